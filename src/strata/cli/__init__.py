@@ -1,0 +1,52 @@
+"""The ``strata`` command: a thin layer over the library.
+
+Every subcommand lives in its own module with a ``register(app)`` function. Errors from the library
+(:class:`~strata.errors.StrataError`) become one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from strata.errors import StrataError
+
+COMMANDS = ["decompose", "compose", "eval", "info", "serve", "edit", "qwen"]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="strata",
+        help="Decompose images into editable RGBA layers, export them, serve them.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for name in COMMANDS:
+        importlib.import_module(f"strata.cli.{name}").register(app)
+    return app
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``strata: error: message`` on one line and exit."""
+    first_line = " ".join(str(message).split())
+    print(f"strata: error: {first_line}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    app = build_app()
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except StrataError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)

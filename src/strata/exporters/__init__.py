@@ -1,0 +1,120 @@
+"""Layered file formats: write a :class:`~strata.layers.LayerStack`, and read one back.
+
+Each format is one module in this package with
+
+- ``to_bytes(stack, **options) -> bytes`` for single-file formats (TIFF, PSD, ZIP, ORA, PPTX), or
+  ``layer_to_bytes(layer, **options) -> bytes`` for per-layer formats (PNG, WEBP);
+- ``read(data: bytes) -> LayerStack`` where the format can be read back (used by ``strata compose``).
+
+Files are written atomically (temporary name, then rename), so a failure never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from strata.errors import InvalidParameter, OutputError
+
+if TYPE_CHECKING:
+    from strata.layers import LayerStack
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extension: str
+    media_type: str
+    #: One file per layer (PNG, WEBP) rather than one file for the stack.
+    per_layer: bool = False
+
+    @property
+    def module(self) -> ModuleType:
+        return importlib.import_module(f"strata.exporters.{self.name}")
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in [
+        Format("png", ".png", "image/png", per_layer=True),
+        Format("webp", ".webp", "image/webp", per_layer=True),
+        Format("tiff", ".tiff", "image/tiff"),
+        Format("psd", ".psd", "image/vnd.adobe.photoshop"),
+        Format("zip", ".zip", "application/zip"),
+        Format("ora", ".ora", "image/openraster"),
+        Format("pptx", ".pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+    ]
+}
+
+_EXTENSION_ALIASES = {".tif": "tiff", ".psb": "psd"}
+
+
+def get_format(name: str) -> Format:
+    try:
+        return FORMATS[name.lower().lstrip(".")]
+    except KeyError:
+        raise InvalidParameter(
+            f"unknown format {name!r}", parameter="format", allowed_values=list(FORMATS)
+        ) from None
+
+
+def format_for_path(path: Path) -> Format:
+    suffix = path.suffix.lower()
+    name = _EXTENSION_ALIASES.get(suffix, suffix.lstrip("."))
+    return get_format(name)
+
+
+def layer_file_name(index: int, fmt: Format) -> str:
+    """``layer_00.png``: lexical order is back-to-front order."""
+    return f"layer_{index:02d}{fmt.extension}"
+
+
+def render(stack: LayerStack, fmt: Format, **options: Any) -> dict[str, bytes]:
+    """Encode ``stack`` in ``fmt``: file name -> bytes (one entry, or one per layer)."""
+    if fmt.per_layer:
+        encode = fmt.module.layer_to_bytes
+        return {layer_file_name(i, fmt): encode(layer, **options) for i, layer in enumerate(stack.layers)}
+    return {f"layers{fmt.extension}": fmt.module.to_bytes(stack, **options)}
+
+
+def write_files(files: dict[str, bytes], directory: Path) -> list[Path]:
+    """Write every file atomically into ``directory`` (created if needed); returns the paths."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {directory}: {exc.strerror}") from None
+    written = []
+    for name, data in files.items():
+        written.append(atomic_write(directory / name, data))
+    return written
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_to_path(stack: LayerStack, path: Path, **options: Any) -> list[Path]:
+    """Write ``stack`` to ``path``; a path without extension is a folder of PNG layers."""
+    if not path.suffix:
+        return write_files(render(stack, FORMATS["png"], **options), path)
+    fmt = format_for_path(path)
+    if fmt.per_layer:
+        return write_files(render(stack, fmt, **options), path.with_suffix(""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(path, fmt.module.to_bytes(stack, **options))]

@@ -1,0 +1,1 @@
+"""Pure image helpers shared by engines, exporters, the CLI and the server."""
