@@ -46,8 +46,10 @@ def open_image(source: str | Path | bytes | Image.Image, *, limit: int | None = 
                     f"the image is {width}x{height} = {width * height} pixels, above the limit of {limit}"
                 )
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"not a supported image ({_first_line(exc)})") from None
+    except UnidentifiedImageError:
+        raise InvalidInput("not an image, or an unsupported image format") from None
+    except Image.DecompressionBombError:
+        raise LimitExceeded(f"the image has more pixels than the limit of {limit}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidInput(f"the image is truncated or corrupt ({_first_line(exc)})") from None
     return _normalise(image)
