@@ -1,0 +1,270 @@
+"""``strata decompose``: images in, one folder of layers and layered files per image out.
+
+Everything that can be checked before the engine runs is checked first (formats, engine, layer count,
+output folder, input names). Each input is then decoded, decomposed and rendered in memory, written
+into a hidden temporary folder and renamed into place, so a failure never leaves half an output. One
+bad input reports its error and the others still run; the exit code is non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from strata.engines import DEFAULT_ENGINE, check_request, get_engine
+from strata.engines.base import Engine, Progress
+from strata.errors import InvalidInput, InvalidParameter, OutputError, StrataError
+from strata.exporters import Format, get_format, render
+from strata.imaging.decode import open_image
+
+#: Files taken from a folder given as an input (other files there are ignored).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+@dataclass
+class Job:
+    """One input image and the folder its outputs go to."""
+
+    source: Path
+    target: Path
+
+
+@dataclass
+class Result:
+    source: Path
+    target: Path | None = None
+    files: list[str] = field(default_factory=list)
+    layers: int = 0
+    canvas: tuple[int, int] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: StrataError | None = None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("decompose")(decompose)
+
+
+def decompose(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files, or folders of images.", show_default=False)],
+    layers: Annotated[
+        int | None, typer.Option("--layers", "-n", help="Number of layers (default: the engine's).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Engine name (see `strata info`).")] = DEFAULT_ENGINE,
+    formats: Annotated[
+        str, typer.Option("--format", "-f", help="Comma-separated: png,webp,tiff,psd,zip,ora,pptx.")
+    ] = "png",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; each input gets OUT/<stem>/.")] = Path(
+        "out"
+    ),
+    webp_quality: Annotated[
+        int | None, typer.Option(min=0, max=100, help="Lossy WEBP at this quality (default: lossless).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no per-file lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Decompose images into RGBA layers and write them in the requested formats.
+
+    Layers are back to front: layer_00.png is the background, so lexical order is stacking order.
+    """
+    # 1. Validate everything that does not need the engine to run.
+    chosen = parse_formats(formats)
+    runner = get_engine(engine)
+    count = runner.capabilities.default_layers if layers is None else layers
+    check_request(runner.capabilities, count, {})
+    jobs = plan_jobs(inputs, out)
+    ensure_writable(out)
+    options = {"webp": {} if webp_quality is None else {"quality": webp_quality}}
+
+    # 2. Run each input; a failure is reported and the next input still runs.
+    runner.load()
+    results = run_all(jobs, runner, count, chosen, options, show_progress=not quiet and sys.stderr.isatty())
+
+    # 3. Report.
+    for result in results:
+        if result.error is not None:
+            print(f"strata: error: {result.source}: {_one_line(result.error.message)}", file=sys.stderr)
+        elif not quiet and not as_json:
+            print(f"{result.source} -> {result.target}/ ({result.layers} layers, {result.seconds['total']:.2f} s)")
+    if as_json:
+        print(json.dumps(summary(results, runner.name, count, chosen, out), indent=2, default=str))
+    if any(result.error is not None for result in results):
+        # SystemExit, not typer.Exit: the CLI runs click in non-standalone mode, which swallows Exit codes.
+        raise SystemExit(1)
+
+
+def parse_formats(text: str) -> list[Format]:
+    """``"png,tiff"`` -> the formats, in order, without duplicates; unknown names are refused."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InvalidParameter("no output format given", parameter="format")
+    chosen: list[Format] = []
+    for name in names:
+        fmt = get_format(name)
+        if fmt not in chosen:
+            chosen.append(fmt)
+    return chosen
+
+
+def plan_jobs(inputs: list[Path], out: Path) -> list[Job]:
+    """Expand folders into their images (sorted) and refuse two inputs that would share an output."""
+    sources: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            sources.extend(found or [path])  # an image-less folder becomes that input's error
+        else:
+            sources.append(path)
+    jobs: list[Job] = []
+    seen: dict[str, Path] = {}
+    for source in sources:
+        stem = source.stem or source.name
+        if stem in seen:
+            raise InvalidParameter(f"{seen[stem]} and {source} would both write to {out / stem}", parameter="inputs")
+        seen[stem] = source
+        jobs.append(Job(source, out / stem))
+    return jobs
+
+
+def ensure_writable(out: Path) -> None:
+    """Create ``out`` if needed and prove a file can be created there, before any work is done."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=out, prefix=".strata-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"the output folder {out} is not writable: {exc.strerror or exc}") from None
+
+
+def run_all(
+    jobs: list[Job],
+    runner: Engine,
+    layers: int,
+    formats: list[Format],
+    options: dict[str, dict[str, Any]],
+    *,
+    show_progress: bool,
+) -> list[Result]:
+    """Run every job in order, with a progress bar on stderr when it is a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.1f}/{task.total}"))
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress
+    ) as bar:
+        task = bar.add_task("decomposing", total=len(jobs))
+        results = []
+        for index, job in enumerate(jobs):
+
+            def report(fraction: float, stage: str, index: int = index, job: Job = job) -> None:
+                bar.update(task, completed=index + fraction, description=f"{job.source.name}: {stage}")
+
+            results.append(run_one(job, runner, layers, formats, options, report))
+            bar.update(task, completed=index + 1)
+    return results
+
+
+def run_one(
+    job: Job,
+    runner: Engine,
+    layers: int,
+    formats: list[Format],
+    options: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> Result:
+    """Decode, decompose, render in memory, then publish the folder; errors are kept, not raised."""
+    result = Result(job.source)
+    start = time.perf_counter()
+    try:
+        if job.source.is_dir():
+            raise InvalidInput(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
+        image = open_image(job.source)
+        decoded = time.perf_counter()
+        stack = runner.decompose(image, layers, {}, progress=progress)
+        decomposed = time.perf_counter()
+        files: dict[str, bytes] = {}
+        for fmt in formats:
+            files.update(render(stack, fmt, **options.get(fmt.name, {})))
+        publish(files, job.target)
+    except StrataError as exc:
+        result.error = exc
+        return result
+    done = time.perf_counter()
+    result.target, result.files = job.target, sorted(files)
+    result.layers, result.canvas, result.metadata = len(stack), stack.size, dict(stack.metadata)
+    result.seconds = {
+        "decode": decoded - start,
+        "decompose": decomposed - decoded,
+        "export": done - decomposed,
+        "total": done - start,
+    }
+    return result
+
+
+def publish(files: dict[str, bytes], target: Path) -> None:
+    """Write ``files`` into a hidden sibling folder, then swap it in for ``target`` in one rename."""
+    # Not mkdtemp: its folders are private (0700); this one becomes the user's output, so honour the umask.
+    staging = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        staging.mkdir()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {target.parent}: {exc.strerror}") from None
+    old = None
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        if target.exists():
+            # A rename cannot replace a non-empty folder: move the previous run aside first.
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "previous")
+        os.replace(staging, target)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not target.exists():
+            os.replace(old / "previous", target)  # put the previous run back
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def summary(results: list[Result], engine: str, layers: int, formats: list[Format], out: Path) -> dict[str, Any]:
+    """The ``--json`` document: one entry per input, with files, timings and any error."""
+    return {
+        "ok": all(r.error is None for r in results),
+        "engine": engine,
+        "layers": layers,
+        "formats": [fmt.name for fmt in formats],
+        "out": str(out),
+        "results": [
+            {
+                "input": str(r.source),
+                "output": None if r.target is None else str(r.target),
+                "files": r.files,
+                "layers": r.layers,
+                "canvas": r.canvas,
+                "seconds": {k: round(v, 4) for k, v in r.seconds.items()},
+                "metadata": r.metadata,
+                "error": None if r.error is None else {"code": r.error.code, "message": r.error.message},
+            }
+            for r in results
+        ],
+    }
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())

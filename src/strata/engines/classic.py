@@ -1,0 +1,197 @@
+"""The ``classic`` engine: weights-free, CPU-only, deterministic layer decomposition for designs.
+
+It peels a design the way it was built: a background model (flat, gradient, or textured), foreground
+pixels grouped into words and objects, a recursive extraction of flat-fill elements (cards, buttons,
+shapes, text runs) and complex elements (photos) with their occluded parts completed, a plan that
+turns elements into exactly N layers, and an exactness pass so that the layers composite back to the
+input. See ``docs`` and :mod:`strata.imaging.peel` for the stages.
+
+Policies (what a user can rely on):
+
+* **Layer count.** Exactly N layers, back to front. Layer 0 is the background, opaque wherever the input
+  is opaque, with the areas under elements completed (the fitted flat or gradient fill, or inpainting on
+  a textured background), never holes. Layers 1..N−1 hold elements, grouped by level: containers (cards,
+  bars) below their contents (text, photos, icons, buttons), which sit below their own contents (a
+  button's label).
+* **Fewer separable elements than N − 1.** Layers are split first by kind (shapes, photos, text), then
+  by container, then one element at a time; when every layer holds a single element the remaining
+  layers are fully transparent and sit at the top of the stack (named "empty 1", "empty 2", ...).
+  A plain image with no elements is one background layer plus N − 1 empty layers.
+* **More elements than fit.** The top-most levels are merged down (a label joins its button's level).
+* **Exactness.** The straight-alpha "over" composite of the returned 8-bit layers equals the input to
+  within 1/255 per channel on every pixel (only 8-bit rounding remains).
+* **Transparent inputs (RGBA).** Nothing is flattened: the layers reproduce the input's alpha too.
+  Elements are only taken from fully opaque pixels; the background layer carries the input's alpha, so
+  it is transparent where the input is, and partially transparent pixels (soft edges) stay in it.
+* **Other modes.** Grayscale, palette, 16-bit and CMYK inputs are converted to RGB(A) and EXIF
+  orientation applied by :func:`strata.imaging.decode.open_image` before decomposition.
+* **Transparent pixels carry colour.** Where an element layer is fully transparent its RGB is the
+  input's colour (invisible in any composite), so editors that resample straight-alpha layers do not
+  pull dark fringes into edges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from strata.engines.base import (
+    Capabilities,
+    Progress,
+    ShouldCancel,
+    check_request,
+    never_cancel,
+    no_progress,
+)
+from strata.errors import Cancelled
+from strata.imaging.background import TOL, complete_background, estimate_background
+from strata.imaging.decode import open_image
+from strata.imaging.elements import Element
+from strata.imaging.exactness import make_exact
+from strata.imaging.fill import max_diff
+from strata.imaging.merge import layer_name, plan_layers, rasterise
+from strata.imaging.peel import PeelContext, peel
+from strata.layers import LayerStack
+
+#: Foreground threshold on a textured background, where the model is only a median filter.
+TEXTURED_TOL = 0.12
+#: Upper bound on elements per image: past it, a "design" is noise and more layers mean nothing.
+MAX_ELEMENTS = 600
+
+
+class ClassicEngine:
+    """Element-level decomposition with numpy and OpenCV; see the module docstring for its policies."""
+
+    name = "classic"
+    capabilities = Capabilities(min_layers=2, max_layers=20, default_layers=4)
+
+    def availability(self) -> tuple[bool, str]:
+        return True, "built in: numpy + OpenCV on the CPU, no weights"
+
+    def load(self) -> None:
+        # The service runs several requests side by side on few cores; more threads only contend.
+        cv2.setNumThreads(2)
+
+    def decompose(
+        self,
+        image: Image.Image,
+        layers: int,
+        options: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        should_cancel: ShouldCancel | None = None,
+    ) -> LayerStack:
+        check_request(self.capabilities, layers, options)
+        run = _Stages(progress or no_progress, should_cancel or never_cancel)
+        self.load()
+
+        # 1. Normalise the input to uint8 RGB(A); elements may only use fully opaque pixels.
+        run.start(0.0, "input")
+        target = np.asarray(open_image(image))
+        valid = target[..., 3] == 255 if target.shape[-1] == 4 else None
+        rgb = target[..., :3].astype(np.float32) / 255.0
+        height, width = rgb.shape[:2]
+
+        # 2. Background model: flat/gradient fill, or a median filter for textured backgrounds.
+        run.start(0.1, "background")
+        background = estimate_background(rgb, valid)
+
+        # 3. Foreground: pixels away from the background model, grouped and peeled into elements.
+        run.start(0.2, "elements")
+        elements = _find_elements(rgb, background.colour, background.textured, valid)
+
+        # 4. Plan exactly N − 1 element layers: levels, then merges or splits.
+        run.start(0.55, "merge")
+        plan = plan_layers(elements, layers - 1)
+
+        # 5. Rasterise each planned layer ("over" of its elements, straight alpha, 8-bit).
+        run.start(0.6, "rasterise")
+        stack = [rasterise(group, height, width, valid) for group in plan]
+
+        # 6. Complete the background under everything the element layers cover.
+        run.start(0.75, "complete background")
+        covered = np.zeros((height, width), bool)
+        for layer in stack:
+            covered |= layer[..., 3] > 0
+        base = np.empty((height, width, 4), np.uint8)
+        base[..., :3] = np.clip(complete_background(rgb, background, covered) * 255.0 + 0.5, 0, 255)
+        base[..., 3] = 255
+        stack.insert(0, base)
+
+        # 7. Exactness pass: the top-most layer of each pixel is solved so the composite is the input.
+        run.start(0.85, "exactness")
+        make_exact(stack, target)
+
+        # 8. Transparent pixels of element layers carry the input's colour; name and describe layers.
+        run.start(0.95, "finish")
+        for layer in stack[1:]:
+            clear = layer[..., 3] == 0
+            layer[clear, :3] = target[clear, :3]
+        counters: Counter[str] = Counter()
+        names = ["background"] + [layer_name(group, counters) for group in plan]
+        run.start(1.0, "done")
+        metadata = _metadata(run, elements, plan, background.textured, valid is not None, height * width)
+        return LayerStack.from_arrays(stack, names=names, metadata=metadata)
+
+
+def _find_elements(
+    rgb: np.ndarray, background: np.ndarray, textured: bool, valid: np.ndarray | None
+) -> list[Element]:
+    """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`)."""
+    height, width = rgb.shape[:2]
+    tol = TEXTURED_TOL if textured else TOL
+    foreground = max_diff(rgb, background) > tol
+    if valid is not None:
+        foreground &= valid
+    ctx = PeelContext(
+        image=rgb,
+        tol=tol,
+        min_area=max(6, round(height * width * 4e-6)) * (4 if textured else 1),
+        max_groups=300,
+        max_kernel=max(3, round(0.02 * max(height, width))),
+        max_elements=MAX_ELEMENTS,
+    )
+    peel(ctx, foreground, background, 0, 0, depth=1)
+    return ctx.elements
+
+
+def _metadata(
+    run: _Stages, elements: list[Element], plan: list[list[Element]], textured: bool, rgba: bool, pixels: int
+) -> dict[str, Any]:
+    total = sum(run.timings.values())
+    return {
+        "engine": "classic",
+        "timings": {stage: round(seconds, 4) for stage, seconds in run.timings.items()},
+        "seconds": round(total, 4),
+        "seconds_per_megapixel": round(total / max(pixels / 1e6, 1e-9), 4),
+        "elements": len(elements),
+        "element_kinds": dict(Counter(e.kind for e in elements)),
+        "background": "textured" if textured else "fill",
+        "empty_layers": sum(1 for group in plan if not group),
+        "alpha_policy": "input alpha kept in the background layer" if rgba else "opaque input",
+    }
+
+
+class _Stages:
+    """Progress reports, cancellation checks and per-stage timings, between the numbered steps."""
+
+    def __init__(self, progress: Progress, should_cancel: ShouldCancel) -> None:
+        self.progress, self.should_cancel = progress, should_cancel
+        self.timings: dict[str, float] = {}
+        self._stage: str | None = None
+        self._since = time.perf_counter()
+
+    def start(self, fraction: float, stage: str) -> None:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.timings[self._stage] = now - self._since
+        self._stage, self._since = stage, now
+        if self.should_cancel():
+            raise Cancelled("the decomposition was cancelled")
+        self.progress(fraction, stage)
+

@@ -1,0 +1,167 @@
+"""Find the checkpoint, choose device and dtype, load the pipeline, apply memory and speed settings.
+
+Weights come only from disk: an explicit ``model_path``, the ``STRATA_QWEN_MODEL_PATH`` setting, or a
+``Qwen/Qwen-Image-Layered`` snapshot already in the Hugging Face cache (looked up offline). Nothing is
+ever downloaded.
+
+Offload modes, for GPUs smaller than the ~58 GB of bf16 weights (figures from
+``docs/qwen-image-layered.md``; not measured here):
+
+- ``none``: everything on the GPU, ~58 GB of weights, ~63 GB peak at 640 px / 4 layers.
+- ``model``: whole components move to the GPU when used; peak is the 41 GB transformer plus activations.
+- ``sequential``: sub-module streaming; a few GB of VRAM but many times slower.
+- ``group``: block groups streamed with overlapped transfers (CUDA streams); between the two above.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strata.errors import InvalidParameter, ModelUnavailable
+
+MODEL_PATH_SETTING = "STRATA_QWEN_MODEL_PATH"
+HUB_REPO = "Qwen/Qwen-Image-Layered"
+COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+OFFLOAD_MODES = ("none", "model", "sequential", "group")
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How to load: the resolved checkpoint folder and the runtime placement."""
+
+    path: Path
+    device: str
+    dtype: str
+    offload: str = "none"
+    attention_backend: str | None = None
+    compile: bool = False
+
+
+def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
+    """Return the checkpoint folder or raise ``ModelUnavailable`` naming the setting to fix."""
+    explicit = model_path or os.environ.get(MODEL_PATH_SETTING)
+    if explicit:
+        path = Path(explicit).expanduser()
+        problem = layout_problem(path)
+        if problem:
+            raise ModelUnavailable(f"{MODEL_PATH_SETTING}/--model-path {path}: {problem}", parameter="model")
+        return path
+    cached = _hub_cache_snapshot()
+    if cached is not None:
+        return cached
+    raise ModelUnavailable(
+        f"no Qwen-Image-Layered weights: set {MODEL_PATH_SETTING} (or --model-path) to a diffusers-layout "
+        f"folder, or put a {HUB_REPO} snapshot in the Hugging Face cache",
+        parameter="model",
+    )
+
+
+def layout_problem(path: Path) -> str | None:
+    """What is wrong with ``path`` as a diffusers checkpoint, or None if it looks complete."""
+    if not path.is_dir():
+        return "not a folder"
+    if not (path / "model_index.json").is_file():
+        return "no model_index.json (not a diffusers-layout checkpoint)"
+    missing = [name for name in COMPONENTS if not (path / name).is_dir()]
+    return f"missing component folder(s): {', '.join(missing)}" if missing else None
+
+
+def _hub_cache_snapshot() -> Path | None:
+    """The cached snapshot folder of the official repo, without touching the network."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    try:
+        path = Path(snapshot_download(HUB_REPO, local_files_only=True))
+    except Exception:  # any miss (not cached, partial cache) means "not available offline"
+        return None
+    return path if layout_problem(path) is None else None
+
+
+def choose_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
+    """Default to CUDA bf16, then MPS (bf16), then CPU fp32; explicit values win but are checked."""
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if dtype is None:
+        dtype = "float32" if device == "cpu" else "bfloat16"
+    if dtype not in DTYPES:
+        raise InvalidParameter(f"dtype must be one of {list(DTYPES)}", parameter="dtype", allowed_values=list(DTYPES))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailable("device 'cuda' requested but CUDA is not available", parameter="device")
+    return device, dtype
+
+
+def load_pipeline(settings: LoadSettings) -> Any:
+    """Load ``QwenImageLayeredPipeline`` from disk only and place it according to ``settings``.
+
+    The ``processor`` component is not loaded: constructing a ``Qwen2VLProcessor`` needs torchvision
+    for video, and the caption stage (``captions.py``) builds its inputs from the image processor and
+    the tokenizer instead.
+    """
+    import torch
+    from diffusers import QwenImageLayeredPipeline
+
+    if settings.offload not in OFFLOAD_MODES:
+        raise InvalidParameter(
+            f"offload must be one of {list(OFFLOAD_MODES)}", parameter="offload", allowed_values=list(OFFLOAD_MODES)
+        )
+    try:
+        pipe = QwenImageLayeredPipeline.from_pretrained(
+            settings.path, processor=None, torch_dtype=getattr(torch, settings.dtype), local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailable(f"cannot load the checkpoint at {settings.path}: {exc}", parameter="model") from exc
+    pipe.set_progress_bar_config(disable=True)
+    _place(pipe, settings)
+    _speed_levers(pipe, settings)
+    return pipe
+
+
+def _place(pipe: Any, settings: LoadSettings) -> None:
+    if settings.offload == "none" or settings.device == "cpu":
+        pipe.to(settings.device)
+    elif settings.offload == "model":
+        pipe.enable_model_cpu_offload(device=settings.device)
+    elif settings.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=settings.device)
+    else:
+        import torch
+
+        for name in ("transformer", "vae"):
+            getattr(pipe, name).enable_group_offload(
+                onload_device=torch.device(settings.device),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=settings.device.startswith("cuda"),
+            )
+        pipe.text_encoder.to(settings.device)
+
+
+def _speed_levers(pipe: Any, settings: LoadSettings) -> None:
+    """Attention backend and regional compile; both are left alone on CPU, where they do not pay."""
+    if settings.device == "cpu":
+        return
+    if settings.attention_backend:
+        try:
+            pipe.transformer.set_attention_backend(settings.attention_backend)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            raise InvalidParameter(
+                f"attention backend {settings.attention_backend!r} is not usable here: {exc}",
+                parameter="attention_backend",
+            ) from exc
+    if settings.compile:
+        # Only the repeated block is compiled: 60 identical blocks share one graph, and new layer counts
+        # or buckets recompile one block instead of the whole model.
+        pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)

@@ -1,0 +1,76 @@
+"""Photoshop PSD via psd-tools: one named pixel layer per stack layer, back to front.
+
+Each layer is cropped to its visible pixels and placed at its offset, as Photoshop itself stores
+layers, so the pixels read back exactly. psd-tools renders the merged composite that viewers without
+layer support (and thumbnails) show.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from PIL import Image
+
+from strata.errors import InvalidInput, LimitExceeded
+from strata.imaging.decode import max_pixels
+from strata.layers import LayerStack
+
+
+def to_bytes(stack: LayerStack) -> bytes:
+    """Encode ``stack`` as an 8-bit RGB PSD with transparency, one pixel layer per layer."""
+    from psd_tools import PSDImage
+    from psd_tools.api.layers import PixelLayer
+
+    document = PSDImage.frompil(stack.composite())
+    for layer, name, box in zip(stack.layers, stack.names, stack.bounding_boxes(), strict=True):
+        # An empty layer is stored with an empty bounding box, like Photoshop's own empty layers.
+        pixels = layer.crop(box) if box else Image.new("RGBA", (0, 0))
+        left, top = box[:2] if box else (0, 0)
+        PixelLayer.frompil(pixels, document, name=name, top=top, left=left)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def read(data: bytes) -> LayerStack:
+    """Read the visible leaf layers of a PSD/PSB, back to front, each on the full canvas.
+
+    Pixel layers at full opacity are read exactly; other layers (type, shapes, smart objects, or
+    reduced opacity) are rendered by psd-tools.
+    """
+    from psd_tools import PSDImage
+
+    try:
+        document = PSDImage.open(io.BytesIO(data))
+        _check_size(document.size)
+        leaves = [layer for layer in document.descendants() if not layer.is_group() and layer.is_visible()]
+        placed = [(layer.name, _full_canvas(layer, document.size)) for layer in leaves]
+    except (ValueError, OSError, EOFError, AssertionError, KeyError) as exc:
+        raise InvalidInput(f"not a readable PSD ({' '.join(str(exc).split())[:120]})") from None
+    placed = [(name, image) for name, image in placed if image is not None]
+    if not placed:
+        raise InvalidInput("the PSD has no visible layers")
+    return LayerStack([image for _, image in placed], names=[name for name, _ in placed])
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > max_pixels():
+        raise LimitExceeded(f"the PSD is {width}x{height}, above the limit of {max_pixels()} pixels")
+
+
+def _full_canvas(layer, size: tuple[int, int]) -> Image.Image | None:  # type: ignore[no-untyped-def]
+    canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    if layer.bbox == (0, 0, 0, 0):
+        return canvas
+    if layer.kind == "pixel" and layer.opacity == 255 and not layer.has_effects():
+        pixels = layer.topil()
+    else:
+        # Rendering of non-pixel layers logs about unsupported features; that is not our error to show.
+        logging.getLogger("psd_tools").setLevel(logging.ERROR)
+        pixels = layer.composite()
+    if pixels is None:
+        return None
+    canvas.paste(pixels.convert("RGBA"), layer.bbox[:2])
+    return canvas

@@ -1,0 +1,98 @@
+"""Multi-page RGBA TIFF: one page per layer, back to front, all on the same canvas.
+
+This is the layout Runware returns for ``alibaba:qwen-image@layered``. Pages are 8-bit RGB with one
+unassociated (straight) alpha sample, deflate-compressed, so the file is lossless; each page carries
+the layer name in its PageName tag.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from strata.errors import InvalidInput, LimitExceeded
+from strata.imaging.decode import max_pixels
+from strata.layers import LayerStack
+
+_PAGE_NAME = 285
+
+
+def to_bytes(stack: LayerStack, *, compression: str = "zlib") -> bytes:
+    """Encode ``stack`` as a multi-page TIFF; ``compression`` is "zlib" (deflate) or "none"."""
+    import tifffile
+
+    buffer = io.BytesIO()
+    codec = None if compression == "none" else compression
+    with tifffile.TiffWriter(buffer) as tif:
+        for layer, name in zip(stack.layers, stack.names, strict=True):
+            tif.write(
+                np.asarray(layer),
+                photometric="rgb",
+                extrasamples=("unassalpha",),
+                compression=codec,
+                metadata=None,
+                extratags=[(_PAGE_NAME, "s", 0, name, True)],
+            )
+    return buffer.getvalue()
+
+
+def read(data: bytes) -> LayerStack:
+    """Read every page as one layer; RGB pages become opaque, associated alpha is un-premultiplied."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            pages = list(tif.pages)
+            _check_size(pages)
+            layers, names = [], []
+            for index, page in enumerate(pages):
+                layers.append(_page_to_rgba(page))
+                tag = page.tags.get(_PAGE_NAME)
+                names.append(str(tag.value) if tag else f"layer {index:02d}")
+    except (tifffile.TiffFileError, ValueError, OSError, EOFError) as exc:
+        raise InvalidInput(f"not a readable TIFF ({' '.join(str(exc).split())[:120]})") from None
+    if not layers:
+        raise InvalidInput("the TIFF has no pages")
+    return LayerStack(layers, names=names)
+
+
+def _check_size(pages: list) -> None:
+    limit = max_pixels()
+    for page in pages:
+        height, width = page.shape[:2]
+        if width * height > limit:
+            raise LimitExceeded(f"a TIFF page is {width}x{height}, above the limit of {limit} pixels")
+
+
+def _page_to_rgba(page) -> Image.Image:  # type: ignore[no-untyped-def]
+    array = page.asarray()
+    if array.dtype != np.uint8:
+        # 16-bit and float pages: scale into 8 bits, the depth of a layer stack.
+        peak = 65535.0 if array.dtype == np.uint16 else 1.0
+        array = np.clip(np.rint(array.astype(np.float64) / peak * 255.0), 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        array = array[..., None]
+    channels = array.shape[-1]
+    if channels in (1, 2):
+        array = np.concatenate([np.repeat(array[..., :1], 3, -1), array[..., 1:]], -1)
+    if array.shape[-1] == 3:
+        array = np.concatenate([array, np.full(array.shape[:2] + (1,), 255, np.uint8)], -1)
+    array = np.ascontiguousarray(array[..., :4])
+    if _is_associated(page):
+        array = _unpremultiply(array)
+    return Image.fromarray(array, "RGBA")
+
+
+def _is_associated(page) -> bool:  # type: ignore[no-untyped-def]
+    extras = page.extrasamples or ()
+    return len(extras) > 0 and int(extras[0]) == 1
+
+
+def _unpremultiply(array: np.ndarray) -> np.ndarray:
+    alpha = array[..., 3:4].astype(np.float64)
+    rgb = np.divide(array[..., :3] * 255.0, alpha, out=np.zeros(array.shape[:2] + (3,)), where=alpha > 0)
+    out = array.copy()
+    out[..., :3] = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    return out

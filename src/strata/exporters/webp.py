@@ -1,0 +1,33 @@
+"""WEBP, one file per layer: lossless by default, lossy when a ``quality`` is given."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from strata.errors import InvalidParameter
+from strata.exporters.png import decode_layer
+from strata.layers import LayerStack
+
+
+def layer_to_bytes(layer: Image.Image, *, quality: int | None = None) -> bytes:
+    """Encode one RGBA layer as WEBP.
+
+    ``quality=None`` is lossless and keeps the colour of fully transparent pixels (``exact``), so the
+    layer reads back bit for bit. ``quality`` 0-100 is lossy for colour; alpha stays lossless.
+    """
+    buffer = io.BytesIO()
+    layer = layer.convert("RGBA")
+    if quality is None:
+        layer.save(buffer, "WEBP", lossless=True, exact=True, quality=100, method=4)
+    else:
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+            raise InvalidParameter(f"webp quality must be 0-100, got {quality!r}", parameter="quality")
+        layer.save(buffer, "WEBP", quality=quality, alpha_quality=100, method=4)
+    return buffer.getvalue()
+
+
+def read(data: bytes) -> LayerStack:
+    """A single WEBP is a stack of one layer."""
+    return LayerStack([decode_layer(data)])

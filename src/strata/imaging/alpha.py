@@ -1,0 +1,40 @@
+"""Alpha against a known underlying colour (difference matting) and its inverse, unblending.
+
+With straight-alpha "over", a pixel I showing colour F at opacity α over an underlying colour U is
+``I = α F + (1 − α) U``. Knowing U (the background model, or the fill of the parent element) these
+helpers recover α for an assumed F, the smallest α that any in-gamut F can explain, and F for a given α.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-6
+
+
+def projection_alpha(image: np.ndarray, under: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """α = ((I − U)·(F − U)) / |F − U|², clipped to [0, 1]; 0 where F and U are (almost) equal."""
+    direction = fill - under
+    norm = (direction * direction).sum(axis=-1)
+    alpha = ((image - under) * direction).sum(axis=-1) / np.maximum(norm, _EPS)
+    alpha[norm < 1e-4] = 0.0
+    return np.clip(alpha, 0.0, 1.0)
+
+
+def min_alpha(image: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """The smallest α for which some colour F in [0, 1]³ gives ``α F + (1 − α) U = I``.
+
+    Per channel: darker than U needs α ≥ (U − I) / U, lighter needs α ≥ (I − U) / (1 − U).
+    """
+    darker = np.where(under > _EPS, (under - image) / np.maximum(under, _EPS), (image < under) * 1.0)
+    lighter = np.where(
+        under < 1 - _EPS, (image - under) / np.maximum(1.0 - under, _EPS), (image > under) * 1.0
+    )
+    return np.clip(np.maximum(darker, lighter).max(axis=-1), 0.0, 1.0)
+
+
+def unblend(image: np.ndarray, under: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """F = (I − (1 − α) U) / α, clipped to [0, 1]; where α is 0, F is I."""
+    a = alpha[..., None]
+    colour = np.where(a > _EPS, (image - (1.0 - a) * under) / np.maximum(a, _EPS), image)
+    return np.clip(colour, 0.0, 1.0)

@@ -1,0 +1,115 @@
+"""The background model: the page colour behind every element, and its completion.
+
+Designs mostly sit on a flat or gradient page. The model is a quadratic :class:`~strata.imaging.fill.Fill`
+fitted on a copy of at most 0.25 MP, seeded with the most frequent colour of the border strip or of the
+whole image (whichever explains more pixels). If it explains too little of the image, or explains it
+badly, the background is "textured" (a photo or an illustration): the model is then a large median
+filter, and the parts hidden by elements are completed by inpainting instead of by the fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from strata.imaging.fill import dominant_colour, fit_fill, max_diff
+
+#: Pixels within this max-channel distance of the model count as background.
+TOL = 0.045
+_MODEL_PIXELS = 250_000
+_MIN_EXPLAINED = 0.15
+_MAX_RESIDUAL = 0.035
+
+
+@dataclass
+class Background:
+    """Full-resolution model colour (H, W, 3 float32) and how it was obtained."""
+
+    colour: np.ndarray
+    textured: bool
+    explained: float
+
+
+def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> Background:
+    """Fit the background model of a float32 (H, W, 3) image; ``valid`` marks opaque input pixels."""
+    height, width = image.shape[:2]
+    small = _downscale(image, _MODEL_PIXELS)
+    small_valid = np.ones(small.shape[:2], bool) if valid is None else _downscale_mask(valid, small.shape)
+    seed = _best_seed(small, small_valid)
+    fill, inliers = fit_fill(small, small_valid, seed, TOL, degree=2)
+    explained = float(inliers.sum()) / max(1, int(small_valid.sum()))
+    residual = max_diff(small, fill.render())[inliers]
+    spread = float(np.percentile(residual, 95)) if residual.size else 1.0
+    if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL:
+        return Background(fill.render(height, width), False, explained)
+    return Background(_median_model(small, height, width), True, explained)
+
+
+def complete_background(image: np.ndarray, background: Background, covered: np.ndarray) -> np.ndarray:
+    """The background layer's colour: the model under ``covered`` pixels, the image elsewhere.
+
+    A flat or gradient model is its own completion; a textured background is inpainted (Telea) on a
+    quarter-resolution copy, which keeps large holes affordable, and the result is upsampled.
+    """
+    if not background.textured or not covered.any():
+        colour = background.colour
+    else:
+        colour = _inpaint(image, covered)
+    return np.where(covered[..., None], colour, image).astype(np.float32)
+
+
+def _best_seed(small: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The border's or the whole image's dominant colour, whichever explains more pixels."""
+    h, w = valid.shape
+    strip = max(2, round(0.03 * min(h, w)))
+    border = np.zeros_like(valid)
+    border[:strip], border[-strip:], border[:, :strip], border[:, -strip:] = True, True, True, True
+    candidates = []
+    for region in (border & valid, valid):
+        if region.any():
+            candidates.append(dominant_colour(small[region]))
+    if not candidates:
+        return np.ones(3, np.float32)
+    scores = [int((valid & (max_diff(small, c) < TOL)).sum()) for c in candidates]
+    return candidates[int(np.argmax(scores))]
+
+
+def _median_model(small: np.ndarray, height: int, width: int) -> np.ndarray:
+    size = max(3, (min(small.shape[:2]) // 8) | 1)
+    blurred = cv2.medianBlur(_to_uint8(small), min(size, 255))
+    big = cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR)
+    return big.astype(np.float32) / 255.0
+
+
+def _inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    height, width = covered.shape
+    factor = 4 if min(height, width) >= 64 else 1
+    size = (max(1, width // factor), max(1, height // factor))
+    small = cv2.resize(_to_uint8(image), size, interpolation=cv2.INTER_AREA)
+    # Any covered pixel in a cell makes the cell a hole, plus one cell of margin for anti-aliased rims.
+    hole = cv2.resize(covered.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
+    hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8))
+    filled = cv2.inpaint(small, hole, 5, cv2.INPAINT_TELEA)
+    return cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+
+
+def _downscale(image: np.ndarray, pixels: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    factor = (pixels / (height * width)) ** 0.5
+    if factor >= 1.0:
+        return image
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _downscale_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if mask.shape == shape[:2]:
+        return mask
+    small = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return small > 0.999
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,278 @@
+"""Every exporter round-trips: files are read back by an independent reader and compared pixel by pixel.
+
+The test stack is built from a real poster crop plus anti-aliased shapes with partial alpha, a
+semi-transparent panel, and a fully transparent layer whose (undefined) colour is random garbage.
+"""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageDraw, ImageFilter
+from pptx import Presentation
+from psd_tools import PSDImage
+
+from strata.errors import InvalidInput, LimitExceeded
+from strata.exporters import FORMATS, export_to_path, render
+from strata.exporters import ora as ora_format
+from strata.exporters import pptx as pptx_format
+from strata.exporters.readers import read_stack
+from strata.layers import LayerStack
+
+POSTER = Path("/work/shared/data/posters/qwen-demo-2.png")
+SIZE = (184, 120)
+
+
+def _shape_layer(draw_shape, colour) -> Image.Image:
+    """A shape drawn at 4x and downscaled: anti-aliased rims with every alpha level."""
+    big = Image.new("L", (SIZE[0] * 4, SIZE[1] * 4), 0)
+    draw_shape(ImageDraw.Draw(big))
+    alpha = big.resize(SIZE, Image.Resampling.LANCZOS)
+    layer = Image.new("RGBA", SIZE, colour)
+    layer.putalpha(alpha)
+    return layer
+
+
+@pytest.fixture(scope="module")
+def stack() -> LayerStack:
+    background = Image.open(POSTER).convert("RGBA").crop((300, 500, 300 + SIZE[0], 500 + SIZE[1]))
+    disc = _shape_layer(lambda d: d.ellipse((60, 40, 420, 380), fill=255), (231, 76, 60, 0))
+    panel = Image.new("RGBA", SIZE, (0, 0, 0, 0))
+    ImageDraw.Draw(panel).rounded_rectangle((90, 20, 170, 100), 12, fill=(20, 40, 200, 128))
+    ImageDraw.Draw(panel).text((100, 50), "strata", fill=(255, 255, 255, 255))
+    photo = Image.open(POSTER).convert("RGBA").crop((600, 900, 600 + SIZE[0], 900 + SIZE[1]))
+    ramp = np.tile(np.linspace(0, 255, SIZE[0]).astype(np.uint8), (SIZE[1], 1))
+    ramp[:, : SIZE[0] // 3] = 0
+    photo.putalpha(Image.fromarray(ramp).filter(ImageFilter.GaussianBlur(2)))
+    garbage = np.random.default_rng(7).integers(0, 256, (SIZE[1], SIZE[0], 4), dtype=np.uint8)
+    garbage[..., 3] = 0
+    empty = Image.fromarray(garbage, "RGBA")
+    return LayerStack(
+        [background, disc, empty, panel, photo],
+        names=["background", "red disc", "nothing", "blue panel", "photo fade"],
+        metadata={"engine": "test", "seconds": 0.25},
+    )
+
+
+def assert_layers_equal(expected: Image.Image, actual: Image.Image, colour_tolerance: float = 0) -> None:
+    """Alpha must match exactly everywhere; colour where alpha > 0 (it is undefined elsewhere)."""
+    want, got = np.asarray(expected.convert("RGBA")), np.asarray(actual.convert("RGBA"))
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got[..., 3], want[..., 3])
+    visible = want[..., 3] > 0
+    diff = np.abs(got[..., :3].astype(int) - want[..., :3].astype(int))[visible]
+    assert (diff.max() if diff.size else 0) <= colour_tolerance
+
+
+def test_stack_has_partial_and_empty_alpha(stack):
+    alphas = [np.asarray(layer)[..., 3] for layer in stack.layers]
+    assert alphas[0].min() == 255
+    assert len(np.unique(alphas[1])) > 50  # anti-aliased rim
+    assert alphas[2].max() == 0
+    assert 0 < alphas[3].max() and 128 in alphas[3]
+
+
+# --- one file per layer ---------------------------------------------------------------------------
+
+
+def test_png_layers_read_back_by_pillow_bit_exact(stack):
+    files = render(stack, FORMATS["png"])
+    assert list(files) == [f"layer_{i:02d}.png" for i in range(len(stack))]
+    for layer, data in zip(stack.layers, files.values(), strict=True):
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "PNG" and image.mode == "RGBA"
+        # PNG keeps even the colour under transparent pixels.
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(layer))
+
+
+def test_webp_lossless_read_back_by_pillow_bit_exact(stack):
+    for layer, data in zip(stack.layers, render(stack, FORMATS["webp"]).values(), strict=True):
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "WEBP"
+        assert_layers_equal(layer, image)
+
+
+def test_webp_lossy_within_quality_bound_and_smaller(stack):
+    lossless = render(stack, FORMATS["webp"])
+    for quality, bound in [(90, 6.0), (50, 12.0)]:
+        lossy = render(stack, FORMATS["webp"], quality=quality)
+        assert sum(map(len, lossy.values())) < sum(map(len, lossless.values()))
+        for layer, data in zip(stack.layers, lossy.values(), strict=True):
+            want, got = np.asarray(layer).astype(float), np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+            np.testing.assert_array_equal(got[..., 3], want[..., 3])  # alpha stays lossless
+            opaque = want[..., 3] == 255
+            if opaque.any():
+                error = np.abs(got[..., :3] - want[..., :3])[opaque].mean()
+                assert error <= bound, (quality, error)
+
+
+def test_webp_quality_out_of_range_is_refused(stack):
+    with pytest.raises(Exception, match="0-100"):
+        render(stack, FORMATS["webp"], quality=101)
+
+
+# --- single-file formats --------------------------------------------------------------------------
+
+
+def test_tiff_pages_read_back_by_tifffile_and_pillow(stack):
+    data = FORMATS["tiff"].module.to_bytes(stack)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        assert len(tif.pages) == len(stack)
+        for page, layer in zip(tif.pages, stack.layers, strict=True):
+            assert page.shape == (SIZE[1], SIZE[0], 4)
+            assert page.extrasamples == (tifffile.EXTRASAMPLE.UNASSALPHA,)
+            assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+            np.testing.assert_array_equal(page.asarray(), np.asarray(layer))
+    image = Image.open(io.BytesIO(data))
+    for index, layer in enumerate(stack.layers):
+        image.seek(index)
+        assert_layers_equal(layer, image)
+
+
+def test_zip_holds_pngs_and_manifest(stack):
+    data = FORMATS["zip"].module.to_bytes(stack)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["canvas"] == {"width": SIZE[0], "height": SIZE[1]}
+        assert manifest["order"] == "back-to-front"
+        assert manifest["metadata"] == {"engine": "test", "seconds": 0.25}
+        assert [entry["name"] for entry in manifest["layers"]] == stack.names
+        for entry, layer in zip(manifest["layers"], stack.layers, strict=True):
+            image = Image.open(io.BytesIO(archive.read(entry["file"])))
+            np.testing.assert_array_equal(np.asarray(image), np.asarray(layer))
+            ys, xs = np.nonzero(np.asarray(layer)[..., 3])
+            expected_box = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if xs.size else None
+            assert entry["bbox"] == (None if expected_box is None else [int(v) for v in expected_box])
+
+
+def test_psd_read_back_by_psd_tools(stack):
+    document = PSDImage.open(io.BytesIO(FORMATS["psd"].module.to_bytes(stack)))
+    assert document.size == SIZE
+    layers = list(document)
+    assert [layer.name for layer in layers] == stack.names
+    for psd_layer, layer in zip(layers, stack.layers, strict=True):
+        assert psd_layer.kind == "pixel" and psd_layer.visible and psd_layer.opacity == 255
+        canvas = Image.new("RGBA", SIZE, (0, 0, 0, 0))
+        if psd_layer.bbox != (0, 0, 0, 0):
+            canvas.paste(psd_layer.topil(), psd_layer.bbox[:2])
+        assert_layers_equal(layer, canvas)
+    # The merged image (what non-layered viewers show) is the composite, to rounding.
+    merged = np.asarray(document.topil().convert("RGB")).astype(int)
+    assert np.abs(merged - np.asarray(stack.composite().convert("RGB")).astype(int)).max() <= 2
+
+
+def test_psd_layers_are_cropped_to_their_pixels(stack):
+    document = PSDImage.open(io.BytesIO(FORMATS["psd"].module.to_bytes(stack)))
+    assert [layer.bbox for layer in document] == [box or (0, 0, 0, 0) for box in stack.bounding_boxes()]
+
+
+def test_ora_structure_follows_the_spec(stack):
+    data = ora_format.to_bytes(stack)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        first = archive.infolist()[0]
+        assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
+        assert archive.read("mimetype") == b"image/openraster"
+        # The mimetype sits at a fixed offset so that `file` can sniff it: no extra field in the header.
+        assert data[30:38] == b"mimetype" and data[38:54] == b"image/openraster"
+        image = ElementTree.fromstring(archive.read("stack.xml"))
+        assert (image.get("w"), image.get("h")) == (str(SIZE[0]), str(SIZE[1]))
+        elements = list(image.find("stack"))
+        assert [e.get("name") for e in elements] == stack.names[::-1]  # top-most first
+        for element, layer in zip(reversed(elements), stack.layers, strict=True):
+            canvas = Image.new("RGBA", SIZE, (0, 0, 0, 0))
+            canvas.paste(Image.open(io.BytesIO(archive.read(element.get("src")))), (int(element.get("x")), int(element.get("y"))))
+            assert_layers_equal(layer, canvas)
+        merged = Image.open(io.BytesIO(archive.read("mergedimage.png")))
+        np.testing.assert_array_equal(np.asarray(merged), np.asarray(stack.composite()))
+        thumbnail = Image.open(io.BytesIO(archive.read("Thumbnails/thumbnail.png")))
+        assert max(thumbnail.size) <= 256
+
+
+def test_ora_thumbnail_is_at_most_256(stack):
+    big = LayerStack([layer.resize((SIZE[0] * 3, SIZE[1] * 3)) for layer in stack.layers[:2]])
+    with zipfile.ZipFile(io.BytesIO(ora_format.to_bytes(big))) as archive:
+        thumbnail = Image.open(io.BytesIO(archive.read("Thumbnails/thumbnail.png")))
+    assert max(thumbnail.size) == 256
+
+
+def test_pptx_one_full_slide_picture_per_layer(stack):
+    deck = Presentation(io.BytesIO(FORMATS["pptx"].module.to_bytes(stack)))
+    assert abs(deck.slide_width / deck.slide_height - SIZE[0] / SIZE[1]) < 1e-4
+    (slide,) = deck.slides
+    pictures = list(slide.shapes)
+    assert [p.name for p in pictures] == stack.names  # z-order: first shape is at the back
+    for picture, layer in zip(pictures, stack.layers, strict=True):
+        assert (picture.left, picture.top, picture.width, picture.height) == (0, 0, deck.slide_width, deck.slide_height)
+        assert_layers_equal(layer, Image.open(io.BytesIO(picture.image.blob)))
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1080, 1920), (100, 100), (10000, 50), (1, 200)])
+def test_pptx_slide_size_keeps_aspect_within_powerpoint_limits(width, height):
+    slide_w, slide_h = pptx_format.slide_size(width, height)
+    assert 914400 <= min(slide_w, slide_h) and max(slide_w, slide_h) <= 56 * 914400
+    if max(width, height) / min(width, height) <= 56:
+        assert abs(slide_w / slide_h - width / height) < 1e-4 * width / height
+
+
+# --- reading back through strata's own readers ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tiff", "psd", "zip", "ora", "pptx"])
+def test_every_single_file_format_reads_back_into_the_same_stack(stack, name, tmp_path):
+    (path,) = export_to_path(stack, tmp_path / f"layers.{name}")
+    back = read_stack(path)
+    assert back.size == stack.size and back.names == stack.names
+    for want, got in zip(stack.layers, back.layers, strict=True):
+        assert_layers_equal(want, got)
+
+
+@pytest.mark.parametrize("name", ["png", "webp"])
+def test_a_folder_of_layers_reads_back_in_lexical_order(stack, name, tmp_path):
+    paths = stack.save(tmp_path / f"out.{name}")
+    assert [p.name for p in paths] == sorted(p.name for p in paths)
+    back = read_stack(tmp_path / "out")
+    assert len(back) == len(stack)
+    for want, got in zip(stack.layers, back.layers, strict=True):
+        assert_layers_equal(want, got)
+
+
+def test_folder_with_png_and_webp_copies_uses_the_png(stack, tmp_path):
+    stack.save(tmp_path / "both.png")
+    stack.save(tmp_path / "both.webp", quality=10)
+    back = read_stack(tmp_path / "both")
+    assert len(back) == len(stack)
+    np.testing.assert_array_equal(np.asarray(back.layers[4]), np.asarray(stack.layers[4]))
+
+
+def test_readers_reject_bad_files_with_one_clear_error(tmp_path):
+    (tmp_path / "empty.psd").write_bytes(b"")
+    (tmp_path / "text.zip").write_bytes(b"this is not a zip")
+    (tmp_path / "cut.tiff").write_bytes(FORMATS["tiff"].module.to_bytes(LayerStack([Image.new("RGBA", (64, 64))]))[:100])
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "nolayers").mkdir()
+    for name, message in [
+        ("empty.psd", "empty"),
+        ("text.zip", "ZIP"),
+        ("cut.tiff", "TIFF"),
+        ("notes.txt", "cannot read layers"),
+        ("nolayers", "no layer images"),
+        ("missing.ora", "no such file"),
+    ]:
+        with pytest.raises(InvalidInput, match=message) as info:
+            read_stack(tmp_path / name)
+        assert "\n" not in info.value.message
+
+
+def test_ora_with_a_huge_canvas_is_refused_before_allocating(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", "image/openraster")
+        archive.writestr("stack.xml", '<image w="50000" h="50000"><stack/></image>')
+    (tmp_path / "bomb.ora").write_bytes(buffer.getvalue())
+    with pytest.raises(LimitExceeded):
+        read_stack(tmp_path / "bomb.ora")
