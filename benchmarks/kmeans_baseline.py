@@ -11,6 +11,7 @@ Usage: python benchmarks/kmeans_baseline.py [DATASET] [--layers N] [--granularit
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -60,7 +61,8 @@ def main() -> None:
     from strata.evaluation import evaluate, load_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", nargs="?", default="../shared/data/designs")
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs"
+    parser.add_argument("dataset", nargs="?", type=Path, default=default)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--granularity", default="group", choices=["group", "leaf"])
     args = parser.parse_args()

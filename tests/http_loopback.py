@@ -6,6 +6,8 @@ recorded, so a test can assert what arrived (method, headers, body) and when.
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,8 +41,10 @@ class Loopback:
 
 
 @contextmanager
-def loopback_server(respond: Callable[[Received], Reply]) -> Iterator[Loopback]:
-    """Serve ``respond`` on a free 127.0.0.1 port for the duration of the ``with`` block."""
+def loopback_server(
+    respond: Callable[[Received], Reply], *, tls: ssl.SSLContext | None = None
+) -> Iterator[Loopback]:
+    """Serve ``respond`` on a free 127.0.0.1 port during the ``with`` block (HTTPS when ``tls`` is given)."""
     state: Loopback
 
     class Handler(BaseHTTPRequestHandler):
@@ -54,10 +58,9 @@ def loopback_server(respond: Callable[[Received], Reply]) -> Iterator[Loopback]:
             state.received.append(request)
             reply = respond(request)
             time.sleep(reply.delay)
-            try:
+            # The client may give up (timeouts, size limits): that is what some tests check.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._send(reply)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeouts, size limits): that is what some tests check
 
         def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
@@ -83,8 +86,10 @@ def loopback_server(respond: Callable[[Received], Reply]) -> Iterator[Loopback]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.block_on_close = False
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
-    state = Loopback(url=f"http://127.0.0.1:{port}", port=port)
+    state = Loopback(url=f"{'https' if tls else 'http'}://127.0.0.1:{port}", port=port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -63,7 +63,9 @@ def png_bomb(width: int = 50000, height: int = 50000) -> bytes:
         left -= len(zeros)
     parts.append(packer.flush())
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,9 @@ def images(tmp_path_factory) -> dict[str, Path]:
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(capsys, images, tmp_path, name, message):
     source = images["poster.png"].with_name(name)
-    code, out, err = run(capsys, "decompose", source, "-n", "3", "--format", ALL_FORMATS, "--out", tmp_path / "out")
+    code, _out, err = run(
+        capsys, "decompose", source, "-n", "3", "--format", ALL_FORMATS, "--out", tmp_path / "out"
+    )
     assert_one_line_error(code, err, message)
     assert name in err
     assert entries(tmp_path / "out") == []
@@ -149,7 +153,7 @@ def test_two_inputs_with_one_output_folder_are_refused(capsys, images, tmp_path)
 
 def test_webp_quality_out_of_range_is_a_usage_error(capsys, images, tmp_path):
     code, _, err = run(capsys, "decompose", images["poster.png"], "--webp-quality", "101", "--out", tmp_path)
-    assert code == 2 and "Traceback" not in err and "101" in err
+    assert code == 2 and "Traceback" not in err and "--webp-quality" in err
 
 
 def test_failure_while_writing_leaves_no_partial_folder(capsys, images, tmp_path, monkeypatch):
@@ -163,7 +167,9 @@ def test_failure_while_writing_leaves_no_partial_folder(capsys, images, tmp_path
         return original(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", failing_write)
-    code, _, err = run(capsys, "decompose", images["poster.png"], "-n", "3", "--format", "png,tiff", "--out", tmp_path)
+    code, _, err = run(
+        capsys, "decompose", images["poster.png"], "-n", "3", "--format", "png,tiff", "--out", tmp_path
+    )
     assert_one_line_error(code, err, "no space left")
     assert len(calls) == 3
     assert entries(tmp_path) == []
@@ -175,7 +181,16 @@ def test_failure_while_writing_leaves_no_partial_folder(capsys, images, tmp_path
 def test_one_bad_input_among_several_does_not_stop_the_others(capsys, images, tmp_path):
     out = tmp_path / "out"
     code, stdout, err = run(
-        capsys, "decompose", images["poster.png"], images["cut.png"], images["photo.jpg"], "-n", "3", "--out", out, "--json"
+        capsys,
+        "decompose",
+        images["poster.png"],
+        images["cut.png"],
+        images["photo.jpg"],
+        "-n",
+        "3",
+        "--out",
+        out,
+        "--json",
     )
     assert code == 1
     assert "Traceback" not in err and err.count("strata: error:") == 1 and "cut.png" in err
@@ -192,11 +207,23 @@ def test_folder_inputs_expand_to_their_images_sorted(capsys, images, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("b.png", "a.jpg"):
-        (folder / name).write_bytes(images["poster.png" if name.endswith("png") else "photo.jpg"].read_bytes())
+        (folder / name).write_bytes(
+            images["poster.png" if name.endswith("png") else "photo.jpg"].read_bytes()
+        )
     (folder / "readme.txt").write_text("ignored")
-    code, stdout, _ = run(capsys, "decompose", folder, "-n", "2", "--out", tmp_path / "out", "--json", "--quiet")
+    code, stdout, _ = run(
+        capsys, "decompose", folder, "-n", "2", "--out", tmp_path / "out", "--json", "--quiet"
+    )
     assert code == 0
     assert [Path(r["input"]).name for r in json.loads(stdout)["results"]] == ["a.jpg", "b.png"]
+
+
+def test_a_folder_without_images_is_that_inputs_error(capsys, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.txt").write_text("no pictures here")
+    code, _, err = run(capsys, "decompose", tmp_path / "in", "--out", tmp_path / "out")
+    assert_one_line_error(code, err, "no images")
+    assert entries(tmp_path / "out") == []
 
 
 # --- the happy path ---------------------------------------------------------------------------------
@@ -204,7 +231,16 @@ def test_folder_inputs_expand_to_their_images_sorted(capsys, images, tmp_path):
 
 def test_decompose_writes_every_format_and_a_json_summary(capsys, images, tmp_path):
     code, stdout, err = run(
-        capsys, "decompose", images["poster.png"], "-n", "4", "--format", ALL_FORMATS, "--out", tmp_path, "--json"
+        capsys,
+        "decompose",
+        images["poster.png"],
+        "-n",
+        "4",
+        "--format",
+        ALL_FORMATS,
+        "--out",
+        tmp_path,
+        "--json",
     )
     assert code == 0, err
     summary = json.loads(stdout)
@@ -214,7 +250,12 @@ def test_decompose_writes_every_format_and_a_json_summary(capsys, images, tmp_pa
     expected += [f"layers.{ext}" for ext in ("ora", "pptx", "psd", "tiff", "zip")]
     assert result["files"] == sorted(expected)
     assert sorted(p.name for p in (tmp_path / "poster").iterdir()) == sorted(expected)
-    assert result["canvas"] == [240, 180] and set(result["seconds"]) == {"decode", "decompose", "export", "total"}
+    assert result["canvas"] == [240, 180] and set(result["seconds"]) == {
+        "decode",
+        "decompose",
+        "export",
+        "total",
+    }
     assert [p.name for p in tmp_path.iterdir()] == ["poster"]  # no staging folders left behind
     # The layers written, composited back to front, are the input (within 1/255).
     stack = read_stack(tmp_path / "poster")
@@ -224,13 +265,17 @@ def test_decompose_writes_every_format_and_a_json_summary(capsys, images, tmp_pa
 
 def test_running_again_replaces_the_previous_output(capsys, images, tmp_path):
     assert run(capsys, "decompose", images["poster.png"], "-n", "3", "-f", "png,psd", "-o", tmp_path)[0] == 0
-    assert run(capsys, "decompose", images["poster.png"], "-n", "2", "-f", "tiff", "-o", tmp_path, "-q")[0] == 0
+    assert (
+        run(capsys, "decompose", images["poster.png"], "-n", "2", "-f", "tiff", "-o", tmp_path, "-q")[0] == 0
+    )
     assert entries(tmp_path) == ["poster", "poster/layers.tiff"]
     assert len(read_stack(tmp_path / "poster" / "layers.tiff")) == 2
 
 
 def test_quiet_prints_nothing(capsys, images, tmp_path):
-    code, stdout, err = run(capsys, "decompose", images["poster.png"], "-n", "2", "--quiet", "--out", tmp_path)
+    code, stdout, err = run(
+        capsys, "decompose", images["poster.png"], "-n", "2", "--quiet", "--out", tmp_path
+    )
     assert (code, stdout, err) == (0, "", "")
 
 
@@ -240,11 +285,15 @@ def test_quiet_prints_nothing(capsys, images, tmp_path):
 @pytest.fixture(scope="module")
 def exported(images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exported")
-    main(["decompose", str(images["poster.png"]), "-n", "4", "--format", ALL_FORMATS, "--out", str(out), "-q"])
+    main(
+        ["decompose", str(images["poster.png"]), "-n", "4", "--format", ALL_FORMATS, "--out", str(out), "-q"]
+    )
     return out / "poster"
 
 
-@pytest.mark.parametrize("source", [".", "layers.tiff", "layers.psd", "layers.zip", "layers.ora", "layers.pptx"])
+@pytest.mark.parametrize(
+    "source", [".", "layers.tiff", "layers.psd", "layers.zip", "layers.ora", "layers.pptx"]
+)
 def test_compose_rebuilds_the_image_from_any_format(capsys, images, exported, tmp_path, source):
     target = tmp_path / "flat.png"
     code, _, err = run(capsys, "compose", exported / source, "--out", target)
@@ -256,7 +305,8 @@ def test_compose_rebuilds_the_image_from_any_format(capsys, images, exported, tm
 def test_compose_to_jpeg_flattens_alpha(capsys, exported, tmp_path):
     code, _, _ = run(capsys, "compose", exported, "-o", tmp_path / "sub" / "flat.jpg", "-q")
     assert code == 0
-    assert Image.open(tmp_path / "sub" / "flat.jpg").mode == "RGB"
+    with Image.open(tmp_path / "sub" / "flat.jpg") as flat:
+        assert flat.mode == "RGB"
 
 
 @pytest.mark.parametrize(
@@ -305,7 +355,10 @@ def test_info_reports_an_engine_that_cannot_be_imported(capsys, monkeypatch):
 
 def test_installed_script_bomb_gives_no_traceback(images, tmp_path):
     done = subprocess.run(
-        [STRATA, "decompose", images["bomb.png"], "--out", tmp_path], capture_output=True, text=True, timeout=120
+        [STRATA, "decompose", images["bomb.png"], "--out", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1
     assert_one_line_error(done.returncode, done.stderr, "than the limit")
@@ -328,4 +381,5 @@ def test_installed_script_decomposes_and_composes(images, tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert Image.open(tmp_path / "flat.png").size == (240, 180)
+    with Image.open(tmp_path / "flat.png") as flat:
+        assert flat.size == (240, 180)

@@ -185,12 +185,15 @@ def test_max_side_scales_the_canvas():
     truth = load_ground_truth(DESIGNS / "uv-mobile.psd", "leaf", max_side=200)
     assert max(truth.image.size) == 200
     assert all(layer.canvas == (200, 126) for layer in truth.layers)
+    full = load_ground_truth(DESIGNS / "uv-mobile.psd", "leaf").image.resize((126, 200), Image.Resampling.BOX)
+    diff = np.abs(np.asarray(truth.image, np.int16) - np.asarray(full, np.int16))
+    assert diff.max() <= 2  # every layer landed where it belongs (area averaging is linear)
 
 
 def test_bad_datasets_are_clear_errors(tmp_path):
     from strata.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match="no .psd"):
+    with pytest.raises(InvalidInput, match=r"no \.psd"):
         find_designs(tmp_path)
     bogus = tmp_path / "bogus.psd"
     bogus.write_bytes(b"not a psd at all")
@@ -218,3 +221,61 @@ def test_returning_the_ground_truth_scores_perfectly_and_kmeans_does_not():
     assert result.at(5).cost <= result.at(1).cost <= result.at(0).cost
     summary = kmeans.to_dict()
     assert summary["mean"]["edits"][0]["iou"] == pytest.approx(result.at(0).iou)
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+def strata(capsys, *args):
+    """Run ``strata ARGS`` in-process; return (exit code, stdout, stderr)."""
+    from strata.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_eval_command_prints_tables_and_writes_json(capsys, tmp_path):
+    design = str(DESIGNS / "uv-share-iiif.psd")
+    out = tmp_path / "scores.json"
+    code, stdout, _ = strata(capsys, "eval", design, "--layers", "3", "--max-side", "160", "--json", str(out))
+    assert code == 0
+    assert "uv-share-iiif" in stdout and "mean" in stdout and "RGB L1" in stdout
+    report = json.loads(out.read_text())
+    assert (report["engine"], report["layers"], report["granularity"], report["max_side"]) == (
+        "classic",
+        3,
+        "group",
+        160,
+    )
+    (only,) = report["designs"]
+    assert only["pred_layers"] == 3 and only["max_error"] <= 1.0
+    assert 1 <= len(only["edits"]) <= 6 and len(report["mean"]["edits"]) == 6
+    assert report["mean"]["edits"][0]["iou"] == only["edits"][0]["iou"]
+    code, stdout, _ = strata(
+        capsys, "eval", design, "-n", "3", "--max-side", "160", "--granularity", "leaf", "--json", "-"
+    )
+    assert code == 0 and json.loads(stdout)["granularity"] == "leaf"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/nonexistent/designs"], "no such dataset"),
+        (["{empty}"], "no .psd or .psb designs"),
+        (["{design}", "--granularity", "pixel"], "granularity must be one of group, leaf"),
+        (["{design}", "--layers", "1"], "layers must be between"),
+        (["{design}", "--max-side", "10"], "--max-side must be at least"),
+        (["{design}", "--json", "/nonexistent/dir/out.json"], "is not a writable folder"),
+    ],
+)
+def test_eval_command_bad_input_is_one_line(capsys, tmp_path, args, message):
+    args = [a.format(empty=tmp_path, design=DESIGNS / "uv-share-iiif.psd") for a in args]
+    code, _, stderr = strata(capsys, "eval", *args)
+    assert code != 0
+    assert stderr.startswith("strata: error: ") and message in stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr

@@ -15,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageDraw, ImageFilter
 from pptx import Presentation
+from pptx.util import Inches
 from psd_tools import PSDImage
 
 from strata.errors import InvalidInput, LimitExceeded
@@ -74,7 +75,7 @@ def test_stack_has_partial_and_empty_alpha(stack):
     assert alphas[0].min() == 255
     assert len(np.unique(alphas[1])) > 50  # anti-aliased rim
     assert alphas[2].max() == 0
-    assert 0 < alphas[3].max() and 128 in alphas[3]
+    assert alphas[3].max() > 0 and 128 in alphas[3]
 
 
 # --- one file per layer ---------------------------------------------------------------------------
@@ -103,7 +104,10 @@ def test_webp_lossy_within_quality_bound_and_smaller(stack):
         lossy = render(stack, FORMATS["webp"], quality=quality)
         assert sum(map(len, lossy.values())) < sum(map(len, lossless.values()))
         for layer, data in zip(stack.layers, lossy.values(), strict=True):
-            want, got = np.asarray(layer).astype(float), np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+            want, got = (
+                np.asarray(layer).astype(float),
+                np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")),
+            )
             np.testing.assert_array_equal(got[..., 3], want[..., 3])  # alpha stays lossless
             opaque = want[..., 3] == 255
             if opaque.any():
@@ -185,7 +189,10 @@ def test_ora_structure_follows_the_spec(stack):
         assert [e.get("name") for e in elements] == stack.names[::-1]  # top-most first
         for element, layer in zip(reversed(elements), stack.layers, strict=True):
             canvas = Image.new("RGBA", SIZE, (0, 0, 0, 0))
-            canvas.paste(Image.open(io.BytesIO(archive.read(element.get("src")))), (int(element.get("x")), int(element.get("y"))))
+            canvas.paste(
+                Image.open(io.BytesIO(archive.read(element.get("src")))),
+                (int(element.get("x")), int(element.get("y"))),
+            )
             assert_layers_equal(layer, canvas)
         merged = Image.open(io.BytesIO(archive.read("mergedimage.png")))
         np.testing.assert_array_equal(np.asarray(merged), np.asarray(stack.composite()))
@@ -207,16 +214,38 @@ def test_pptx_one_full_slide_picture_per_layer(stack):
     pictures = list(slide.shapes)
     assert [p.name for p in pictures] == stack.names  # z-order: first shape is at the back
     for picture, layer in zip(pictures, stack.layers, strict=True):
-        assert (picture.left, picture.top, picture.width, picture.height) == (0, 0, deck.slide_width, deck.slide_height)
+        assert (picture.left, picture.top, picture.width, picture.height) == (
+            0,
+            0,
+            deck.slide_width,
+            deck.slide_height,
+        )
         assert_layers_equal(layer, Image.open(io.BytesIO(picture.image.blob)))
 
 
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1080, 1920), (100, 100), (10000, 50), (1, 200)])
 def test_pptx_slide_size_keeps_aspect_within_powerpoint_limits(width, height):
     slide_w, slide_h = pptx_format.slide_size(width, height)
-    assert 914400 <= min(slide_w, slide_h) and max(slide_w, slide_h) <= 56 * 914400
+    assert min(slide_w, slide_h) >= 914400 and max(slide_w, slide_h) <= 56 * 914400
     if max(width, height) / min(width, height) <= 56:
         assert abs(slide_w / slide_h - width / height) < 1e-4 * width / height
+
+
+def test_pptx_reader_places_pictures_a_user_moved(tmp_path):
+    deck = Presentation()
+    deck.slide_width, deck.slide_height = Inches(10), Inches(5)
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    backdrop, badge = Image.new("RGB", (200, 100), (10, 20, 30)), Image.new("RGB", (40, 20), (250, 200, 0))
+    for image, left, top, width, height in [(backdrop, 0, 0, 10, 5), (badge, 1, 1, 2, 1)]:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        slide.shapes.add_picture(buffer, Inches(left), Inches(top), Inches(width), Inches(height))
+    deck.save(tmp_path / "edited.pptx")
+    stack = read_stack(tmp_path / "edited.pptx")
+    assert stack.size == (200, 100) and len(stack) == 2
+    assert stack.bounding_boxes()[1] == (20, 20, 60, 40)
+    assert stack.composite().getpixel((30, 30)) == (250, 200, 0, 255)
+    assert stack.composite().getpixel((10, 10)) == (10, 20, 30, 255)
 
 
 # --- reading back through strata's own readers ----------------------------------------------------
@@ -252,7 +281,9 @@ def test_folder_with_png_and_webp_copies_uses_the_png(stack, tmp_path):
 def test_readers_reject_bad_files_with_one_clear_error(tmp_path):
     (tmp_path / "empty.psd").write_bytes(b"")
     (tmp_path / "text.zip").write_bytes(b"this is not a zip")
-    (tmp_path / "cut.tiff").write_bytes(FORMATS["tiff"].module.to_bytes(LayerStack([Image.new("RGBA", (64, 64))]))[:100])
+    (tmp_path / "cut.tiff").write_bytes(
+        FORMATS["tiff"].module.to_bytes(LayerStack([Image.new("RGBA", (64, 64))]))[:100]
+    )
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "nolayers").mkdir()
     for name, message in [

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import socket
+import ssl
+import subprocess
+from pathlib import Path
 
 import httpcore
 import pytest
@@ -157,9 +161,11 @@ def test_redirect_to_metadata_is_refused_and_never_contacted(monkeypatch: pytest
 
     monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", loopback_only)
     redirect = Reply(302, {"Location": "http://metadata.internal/latest/meta-data/"})
-    with loopback_server(lambda r: redirect) as server:
-        with pytest.raises(StrataError, match=r"169\.254\.169\.254") as caught:
-            fetch(f"{server.url}/start", allow_hosts=["127.0.0.1"])
+    with (
+        loopback_server(lambda r: redirect) as server,
+        pytest.raises(StrataError, match=r"169\.254\.169\.254") as caught,
+    ):
+        fetch(f"{server.url}/start", allow_hosts=["127.0.0.1"])
     assert caught.value.code == "unsafeUrl"
     assert [r.path for r in server.received] == ["/start"]
     assert asked == ["127.0.0.1", "metadata.internal"]
@@ -207,25 +213,60 @@ def test_relative_redirects_are_followed_and_bounded() -> None:
     ids=["streamed", "declared"],
 )
 def test_bodies_over_the_byte_limit_fail(reply: Reply) -> None:
-    with loopback_server(lambda r: reply) as server:
-        with pytest.raises(StrataError, match="larger than the limit of 20000 bytes") as caught:
-            fetch(f"{server.url}/big", allow_hosts=["127.0.0.1"], fetch_max_bytes=20_000)
+    with (
+        loopback_server(lambda r: reply) as server,
+        pytest.raises(StrataError, match="larger than the limit of 20000 bytes") as caught,
+    ):
+        fetch(f"{server.url}/big", allow_hosts=["127.0.0.1"], fetch_max_bytes=20_000)
     assert caught.value.code == "downloadFailed"
 
 
 def test_slow_server_times_out() -> None:
-    with loopback_server(lambda r: Reply(body=PNG_BYTES, delay=1.5)) as server:
-        with pytest.raises(StrataError, match="timed out|took longer") as caught:
-            fetch(f"{server.url}/slow", allow_hosts=["127.0.0.1"], fetch_timeout=0.3)
+    with (
+        loopback_server(lambda r: Reply(body=PNG_BYTES, delay=1.5)) as server,
+        pytest.raises(StrataError, match=r"timed out|took longer") as caught,
+    ):
+        fetch(f"{server.url}/slow", allow_hosts=["127.0.0.1"], fetch_timeout=0.3)
     assert caught.value.code == "downloadFailed"
 
 
 def test_http_errors_and_refused_connections_are_download_failures() -> None:
-    with loopback_server(lambda r: Reply(404, body=b"not here")) as server:
-        with pytest.raises(StrataError, match="answered HTTP 404") as caught:
-            fetch(f"{server.url}/missing.png?token=secret", allow_hosts=["127.0.0.1"])
+    with (
+        loopback_server(lambda r: Reply(404, body=b"not here")) as server,
+        pytest.raises(StrataError, match="answered HTTP 404") as caught,
+    ):
+        fetch(f"{server.url}/missing.png?token=secret", allow_hosts=["127.0.0.1"])
     assert caught.value.code == "downloadFailed"
     assert "secret" not in caught.value.message
     with pytest.raises(StrataError) as closed:
         fetch(f"http://127.0.0.1:{server.port}/gone.png", allow_hosts=["127.0.0.1"])
     assert closed.value.code == "downloadFailed"
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_to_a_pinned_address_verifies_the_url_host(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path, "images.test")
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setattr(guard, "_ssl_context", lambda: ssl.create_default_context(cafile=str(cert)))
+    stub_dns(monkeypatch, {"images.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    with loopback_server(lambda r: Reply(body=PNG_BYTES), tls=server_tls) as server:
+        data = fetch(f"https://images.test:{server.port}/cat.png", allow_hosts=["127.0.0.1"])
+        with pytest.raises(StrataError, match="certificate") as caught:
+            fetch(f"https://other.test:{server.port}/cat.png", allow_hosts=["127.0.0.1"])
+    assert data == PNG_BYTES
+    assert caught.value.code == "downloadFailed"
+    assert server.received[0].headers["Host"] == f"images.test:{server.port}"

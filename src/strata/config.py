@@ -101,6 +101,4 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"])
-        raise InvalidParameter(
-            f"bad setting STRATA_{name.upper()}: {first['msg']}", parameter=name
-        ) from None
+        raise InvalidParameter(f"bad setting STRATA_{name.upper()}: {first['msg']}", parameter=name) from None

@@ -19,6 +19,7 @@ the result is rounded to 6 decimals (a millionth of a dollar).
 Overrides, later ones winning: a JSON file (``STRATA_PRICING_FILE``, e.g.
 ``{"qwen_per_megapixel_step": 0.00008, "classic_per_megapixel": 0}``), then one environment variable
 per rate: ``STRATA_PRICE_QWEN_PER_MEGAPIXEL_STEP`` and ``STRATA_PRICE_CLASSIC_PER_MEGAPIXEL``.
+The file is read once per process; a bad value in either is a clear ``invalidParameter`` error.
 
 >>> task_cost("strata:classic@1", 1000, 1000, None, 4, prices=PriceModel())
 0.0005

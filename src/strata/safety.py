@@ -59,7 +59,7 @@ class ContentChecker:
 
     @classmethod
     def from_settings(cls, settings: typing.Any) -> ContentChecker:
-        """Build from ``settings.safety_model_path`` and ``settings.safety_threshold`` (nothing loaded yet)."""
+        """Build from ``safety_model_path`` and ``safety_threshold`` of the settings; loads nothing yet."""
         return cls(settings.safety_model_path, threshold=settings.safety_threshold)
 
     @property
@@ -87,9 +87,10 @@ class ContentChecker:
                 self._nsfw_labels = frozenset(names & NSFW_LABELS)
                 if not self._nsfw_labels:
                     self._pipeline = None
+                    expected = ", ".join(sorted(NSFW_LABELS))
                     raise SafetyCheckerUnavailable(
                         f"the model at {_SETTING}={self.model_path} has no NSFW label "
-                        f"(labels: {', '.join(sorted(names))}; expected one of {', '.join(sorted(NSFW_LABELS))})"
+                        f"(labels: {', '.join(sorted(names))}; expected one of {expected})"
                     )
 
     def _labels(self) -> list[str]:

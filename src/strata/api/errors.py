@@ -89,7 +89,9 @@ def from_validation(exc: ValidationError) -> InvalidParameter:
     leaf = leaf_name(parameter) or "request"
     capital = leaf[0].upper() + leaf[1:]
     if err["type"] == "missing":
-        return InvalidParameter(f"missing required parameter {parameter}", parameter=parameter, code=f"missing{capital}")
+        return InvalidParameter(
+            f"missing required parameter {parameter}", parameter=parameter, code=f"missing{capital}"
+        )
     got = repr(err.get("input"))
     got = got if len(got) <= 60 else got[:57] + "..."
     message = f"invalid value for {parameter}: {err['msg'].rstrip('.')} (got {got})"

@@ -67,8 +67,9 @@ async def rest(request: Request) -> Response:
     bearer = request.headers.get("authorization", "")
     token = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
     if token is not None and not key_is_valid(ctx.settings, token):
-        error = error_object(StrataError("invalid API key", code="invalidApiKey", parameter="apiKey"),
-                             "authentication", None)
+        error = error_object(
+            StrataError("invalid API key", code="invalidApiKey", parameter="apiKey"), "authentication", None
+        )
         return JSONResponse({"errors": [error]}, 401)
     frames: list[dict[str, Any]] = []
 
@@ -143,7 +144,11 @@ async def output_file(request: Request) -> Response:
         stored = storage.get_file(kind, match.group(1))
         if stored is None or stored.name != match.group(0):
             continue
-        data = None if stored.expired(time.time()) else await asyncio.to_thread(storage.read_file, kind, stored.file_id)
+        data = (
+            None
+            if stored.expired(time.time())
+            else await asyncio.to_thread(storage.read_file, kind, stored.file_id)
+        )
         if data is None:
             return JSONResponse(protocol_error("gone", "this output has expired (ttl)"), 410)
         return Response(data, media_type=stored.media_type, headers={"Cache-Control": "private, max-age=60"})

@@ -45,7 +45,7 @@ ENGINE_OPTIONS = {
     "CFGScale": "cfg_scale",
     "settings.trueCFGScale": "true_cfg_scale",
     "lora": "lora",
-    "acceleratorOptions": "accelerator_options",
+    "acceleratorOptions": "accelerators",
     "advancedFeatures.ultralytics": "ultralytics",
     "ultralytics": "ultralytics",
 }
@@ -55,7 +55,11 @@ FOREIGN_FEATURES = (
     "maskImage seedImage strength vae upscaleFactor maskMargin clipSkip promptWeighting"
 ).split()
 _FOREIGN_ADVANCED = ("layerDiffuse", "hiresFix", "fluxKontext", "regionalPrompting", "watermark")
-_ACCELERATOR_ALIASES = {"fbcache": "fbCache", "cacheDistance": "fbCacheThreshold", "cacheStopStep": "cacheEndStep"}
+_ACCELERATOR_ALIASES = {
+    "fbcache": "fbCache",
+    "cacheDistance": "fbCacheThreshold",
+    "cacheStopStep": "cacheEndStep",
+}
 
 
 class Wire(BaseModel):
@@ -180,7 +184,9 @@ def parse_upload(task: dict[str, Any]) -> UploadWire:
         raise from_validation(exc) from None
 
 
-def parse_inference(task: dict[str, Any], settings: Settings, pool: EnginePool, base_url: str) -> InferenceSpec:
+def parse_inference(
+    task: dict[str, Any], settings: Settings, pool: EnginePool, base_url: str
+) -> InferenceSpec:
     """Validate one ``imageInference`` task object; raise the first problem as a StrataError."""
     try:
         wire = InferenceWire.model_validate(task)
@@ -189,7 +195,10 @@ def parse_inference(task: dict[str, Any], settings: Settings, pool: EnginePool, 
     model, engine = resolve_model(wire.model, settings, pool)
     reject_foreign(wire)
     output_types = parse_output_types(wire.outputType)
-    check_content = bool(wire.safety and (wire.safety.mode == "fast" or (wire.safety.checkContent and wire.safety.mode != "none")))
+    check_content = bool(
+        wire.safety
+        and (wire.safety.mode == "fast" or (wire.safety.checkContent and wire.safety.mode != "none"))
+    )
     if check_content and settings.safety_model_path is None:
         raise UnsupportedParameter(
             "content checking is not configured on this server: set STRATA_SAFETY_MODEL_PATH to a local "
@@ -229,7 +238,9 @@ def fingerprint(task: dict[str, Any]) -> str:
 
 def parse_layers(wire: InferenceWire, engine: Engine) -> int:
     caps = engine.capabilities
-    layers = wire.settings.layers if wire.settings and wire.settings.layers is not None else caps.default_layers
+    layers = (
+        wire.settings.layers if wire.settings and wire.settings.layers is not None else caps.default_layers
+    )
     if not caps.min_layers <= layers <= caps.max_layers:
         raise InvalidParameter(
             f"invalid value for settings.layers: must be between {caps.min_layers} and {caps.max_layers} "
@@ -355,11 +366,17 @@ def accelerator_options(accel: AcceleratorWire) -> dict[str, Any] | None:
             values.setdefault(name, values.pop(alias))
     if accel.deepCache:
         raise UnsupportedParameter(
-            "acceleratorOptions.deepCache applies to UNet models only", parameter="acceleratorOptions.deepCache"
+            "acceleratorOptions.deepCache applies to UNet models only",
+            parameter="acceleratorOptions.deepCache",
         )
     if not any(values.get(k) for k in ("fbCache", "teaCache", "dbCache")):
         return None  # no cache switched on: nothing for the engine to do
-    return values
+    return {snake_case(name): value for name, value in values.items()}
+
+
+def snake_case(name: str) -> str:
+    """``fbCacheThreshold`` → ``fb_cache_threshold`` (the engines' option spelling)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def invalid_task_type(task: Any) -> StrataError:

@@ -49,7 +49,9 @@ def key_is_valid(settings: Settings, key: object) -> bool:
 
 
 class Session:
-    def __init__(self, ctx: ServerContext, send: Send, base_url: str, *, authenticated: bool, push: bool) -> None:
+    def __init__(
+        self, ctx: ServerContext, send: Send, base_url: str, *, authenticated: bool, push: bool
+    ) -> None:
         self.ctx = ctx
         self.send = send
         self.base_url = base_url
@@ -71,13 +73,18 @@ class Session:
             elif task_type == "ping":
                 await self.send({"data": [{"taskType": "ping", "pong": True}]})
             elif not self.authenticated:
-                error = AuthError("authenticate first: send an authentication task with your apiKey",
-                                  parameter="apiKey", code="missingApiKey")
+                error = AuthError(
+                    "authenticate first: send an authentication task with your apiKey",
+                    parameter="apiKey",
+                    code="missingApiKey",
+                )
                 await self.send({"errors": [error_object(error, task_type, task.get("taskUUID"))]})
             elif task_type in ("imageInference", "imageUpload", "getResponse"):
                 self.spawn(getattr(self, f"_{task_type}")(task))
             else:
-                await self.send({"errors": [error_object(invalid_task_type(task), task_type, task.get("taskUUID"))]})
+                await self.send(
+                    {"errors": [error_object(invalid_task_type(task), task_type, task.get("taskUUID"))]}
+                )
 
     async def authenticate(self, task: dict[str, Any]) -> None:
         if not key_is_valid(self.ctx.settings, task.get("apiKey")):

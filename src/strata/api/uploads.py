@@ -37,12 +37,16 @@ async def upload(ctx: ServerContext, task: dict[str, Any], base_url: str) -> dic
     if existing is not None:
         record = existing if isinstance(existing, TaskRecord) else existing.record
         return dict(record.results[0]) if record.results else _pending(wire.taskUUID)
-    data = await reference_bytes(wire.image, storage=service.storage, settings=ctx.settings, parameter="image")
+    data = await reference_bytes(
+        wire.image, storage=service.storage, settings=ctx.settings, parameter="image"
+    )
     extension, media_type = await asyncio.to_thread(_check, data, ctx.settings.max_pixels)
     image_uuid = str(uuid.uuid4())
     name = f"{image_uuid}{extension}"
     expires_at = time.time() + ctx.settings.upload_ttl
-    await asyncio.to_thread(service.storage.put_file, FileKind.IMAGE, image_uuid, name, data, media_type, expires_at)
+    await asyncio.to_thread(
+        service.storage.put_file, FileKind.IMAGE, image_uuid, name, data, media_type, expires_at
+    )
     item = {
         "taskType": "imageUpload",
         "taskUUID": wire.taskUUID,
@@ -66,4 +70,3 @@ def _check(data: bytes, limit: int) -> tuple[str, str]:
 
 def _pending(task_uuid: str) -> dict[str, Any]:
     return {"taskType": "imageUpload", "taskUUID": task_uuid, "status": "processing"}
-

@@ -40,13 +40,17 @@ def fail(message: str, code: int = 1) -> None:
 def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+        code = app(args=argv, standalone_mode=False)
+    # typer vendors its own click (typer._click): its exceptions are not click's, so catch both.
+    except (click.exceptions.Abort, typer.Abort):
         fail("aborted", 130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except (click.exceptions.ClickException, typer.TyperException) as exc:
+        exc.show()  # type: ignore[union-attr]
         raise SystemExit(exc.exit_code) from None
     except StrataError as exc:
         fail(exc.message)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    # Outside standalone mode click returns the code of a `typer.Exit(code)` instead of exiting.
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)

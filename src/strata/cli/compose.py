@@ -32,7 +32,9 @@ def compose(
     source: Annotated[
         Path, typer.Argument(help="A folder of layer_XX.png/.webp, or a .tiff/.psd/.zip/.ora/.pptx file.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The flat image to write (.png, .webp, .tiff, .jpg).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The flat image to write (.png, .webp, .tiff, .jpg).")
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
     """Recomposite layers (straight-alpha "over", back to front) into one image."""

@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from strata.engines import DEFAULT_ENGINE
-from strata.errors import OutputError
+from strata.errors import InvalidParameter, OutputError
 from strata.evaluation.edits import MAX_EDITS
 from strata.evaluation.groundtruth import GRANULARITIES, find_designs, load_ground_truth
 from strata.evaluation.run import DesignResult, Report, engine_decomposer, evaluate
+
+#: Below this a design's text and icons are a few pixels wide and the scores stop meaning anything.
+MIN_SIDE = 64
 
 
 def register(app: typer.Typer) -> None:
@@ -42,14 +45,20 @@ def eval_command(
     ] = None,
     max_side: Annotated[
         int | None,
-        typer.Option(
-            min=16, help="Scale each design down so its longer side is at most this (default: full size)."
-        ),
+        typer.Option(help="Scale each design down so its longer side is at most this (default: full size)."),
     ] = None,
 ) -> None:
     """Score an engine on layered designs: RGB L1 / alpha IoU after 0..5 edits, PSNR, speed."""
     if granularity not in GRANULARITIES:
-        raise typer.BadParameter(f"must be one of {', '.join(GRANULARITIES)}", param_hint="--granularity")
+        raise InvalidParameter(
+            f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
+            parameter="granularity",
+            allowed_values=list(GRANULARITIES),
+        )
+    if max_side is not None and max_side < MIN_SIDE:
+        raise InvalidParameter(
+            f"--max-side must be at least {MIN_SIDE}, got {max_side}", parameter="max_side"
+        )
     paths = find_designs(dataset)
     if json_out is not None and str(json_out) != "-":
         _check_writable(json_out)
@@ -78,48 +87,64 @@ def eval_command(
         _write_json(json_out, report)
 
 
-def results_table(report: Report) -> Table:
-    """Per design and mean: L1/IoU after 0..5 edits, reconstruction and speed."""
+def results_table(report: Report) -> Group:
+    """Per design and mean: RGB L1 and alpha soft IoU after 0..5 edits, then reconstruction and speed."""
     title = f"{report.engine}, N={report.layers}, {report.granularity} ground truth"
     if report.max_side:
         title += f", max side {report.max_side}"
-    table = Table(title=title + "  (cells: RGB L1 / alpha IoU)")
-    table.add_column("design")
-    table.add_column("GT", justify="right")
-    for k in range(MAX_EDITS + 1):
-        table.add_column(f"{k} edits", justify="right")
-    for name in ("PSNR dB", "max err", "s/MP"):
-        table.add_column(name, justify="right")
+    means = [report.mean(k) for k in range(MAX_EDITS + 1)]
+    l1 = _edits_table(f"{title}: RGB L1 after k edits (lower is better)", report, "l1", [m[0] for m in means])
+    iou = _edits_table(
+        f"{title}: alpha soft IoU after k edits (higher is better)", report, "iou", [m[1] for m in means]
+    )
+    speed = Table(
+        title=f"{title}: GT layers, top groups (prediction/GT), reconstruction PSNR (dB) and max error "
+        "(1/255 units), seconds per megapixel, PSNR of the GT composite against the PSD's own (dB)"
+    )
+    for name in ("design", "GT", "groups", "PSNR", "max err", "s/MP", "GT/PSD"):
+        speed.add_column(name, justify="left" if name == "design" else "right")
     for d in report.designs:
-        cells = (
-            ["skipped"] * (MAX_EDITS + 1)
-            if d.skipped
-            else [_pair(d.at(k).l1, d.at(k).iou) for k in range(MAX_EDITS + 1)]
-        )
-        table.add_row(
+        reference = "-" if d.reference_psnr is None else f"{d.reference_psnr:.1f}"
+        grouped = "-" if d.skipped else f"{d.at(0).pred_layers}/{d.at(0).gt_layers}"
+        speed.add_row(
             d.name,
             str(d.gt_layers),
-            *cells,
+            grouped,
             f"{d.psnr:.1f}",
-            f"{d.max_error:.0f}",
+            f"{d.max_error:.2f}",
             f"{d.seconds_per_megapixel:.2f}",
+            reference,
         )
-    means = [_pair(*report.mean(k)) for k in range(MAX_EDITS + 1)]
     worst = max((d.max_error for d in report.designs), default=math.nan)
-    table.add_section()
-    table.add_row(
+    speed.add_section()
+    speed.add_row(
         "mean",
         "",
-        *means,
+        "",
         f"{report.mean_of('psnr'):.1f}",
-        f"{worst:.0f}",
+        f"{worst:.2f} (max)",
         f"{report.mean_of('seconds_per_megapixel'):.2f}",
+        "",
     )
+    return Group(l1, iou, speed)
+
+
+def _edits_table(title: str, report: Report, metric: str, means: list[float]) -> Table:
+    table = Table(title=title)
+    table.add_column("design")
+    for k in range(MAX_EDITS + 1):
+        table.add_column(str(k), justify="right")
+    for d in report.designs:
+        table.add_row(
+            d.name, *[_number(None if d.skipped else getattr(d.at(k), metric)) for k in range(MAX_EDITS + 1)]
+        )
+    table.add_section()
+    table.add_row("mean", *[_number(m) for m in means])
     return table
 
 
-def _pair(l1: float, iou: float) -> str:
-    return f"{l1:.3f} / {iou:.3f}"
+def _number(value: float | None) -> str:
+    return "skipped" if value is None else f"{value:.3f}"
 
 
 def _check_writable(path: Path) -> None:

@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
 
 
-def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False) -> None:
+def info(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
     """Show what this installation can do."""
     report = collect()
     if as_json:
@@ -48,7 +50,12 @@ def collect() -> dict[str, Any]:
         "python": platform.python_version(),
         "engines": [engine_report(name) for name in engine_names()],
         "formats": [
-            {"name": f.name, "extension": f.extension, "per_layer": f.per_layer, "readable": f.name in _READABLE}
+            {
+                "name": f.name,
+                "extension": f.extension,
+                "per_layer": f.per_layer,
+                "readable": f.name in _READABLE,
+            }
             for f in FORMATS.values()
         ],
         "torch": torch_report(),
@@ -61,7 +68,11 @@ def engine_report(name: str) -> dict[str, Any]:
         engine = get_engine(name)
         available, reason = engine.availability()
     except Exception as exc:  # info must describe a broken install, not crash on it
-        return {"name": name, "available": False, "reason": f"cannot be constructed: {type(exc).__name__}: {exc}"}
+        return {
+            "name": name,
+            "available": False,
+            "reason": f"cannot be constructed: {type(exc).__name__}: {exc}",
+        }
     caps = engine.capabilities
     return {
         "name": name,
@@ -82,8 +93,14 @@ def torch_report() -> dict[str, Any]:
         import torch
     except Exception as exc:  # a broken torch install is worth reporting, not a crash
         return {"installed": True, "error": f" (torch failed to import: {type(exc).__name__}: {exc})"}
-    report: dict[str, Any] = {"installed": True, "version": torch.__version__, "cuda_build": torch.version.cuda}
+    report: dict[str, Any] = {
+        "installed": True,
+        "version": torch.__version__,
+        "cuda_build": torch.version.cuda,
+    }
     available = torch.cuda.is_available()
     report["cuda_available"] = available
-    report["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if available else []
+    report["cuda_devices"] = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if available else []
+    )
     return report

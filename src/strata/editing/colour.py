@@ -37,7 +37,9 @@ def _from_hsv(hue: np.ndarray, sat: np.ndarray, value: np.ndarray) -> np.ndarray
     return out
 
 
-def tint(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int], strength: float = 1.0) -> np.ndarray:
+def tint(
+    rgb: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int], strength: float = 1.0
+) -> np.ndarray:
     """Recolour towards ``colour`` while keeping the layer's shading.
 
     The layer's alpha-weighted mean luma maps to exactly ``colour``; darker pixels go towards black and

@@ -33,7 +33,8 @@ MIN_SCALE, MAX_SCALE = 0.01, 100.0
 def _index(stack: LayerStack, layer: int, parameter: str = "layer") -> int:
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < len(stack):
         raise InvalidParameter(
-            f"{parameter} must be a layer index from 0 to {len(stack) - 1}, got {layer!r}", parameter=parameter
+            f"{parameter} must be a layer index from 0 to {len(stack) - 1}, got {layer!r}",
+            parameter=parameter,
         )
     return layer
 
@@ -77,7 +78,9 @@ def scale(
     sy = sx if sy is None else sy
     for name, value in (("sx", sx), ("sy", sy)):
         if not MIN_SCALE <= value <= MAX_SCALE:
-            raise InvalidParameter(f"{name} must be between {MIN_SCALE} and {MAX_SCALE}, got {value}", parameter=name)
+            raise InvalidParameter(
+                f"{name} must be between {MIN_SCALE} and {MAX_SCALE}, got {value}", parameter=name
+            )
 
     def paint(image: Image.Image) -> Image.Image:
         px, py = centre_of(image)
@@ -124,7 +127,9 @@ def tint(stack: LayerStack, layer: int, color: tuple[int, int, int], strength: f
     """Recolour a layer towards ``color`` (RGB 0-255) keeping its shading; ``strength`` in [0, 1]."""
     if not 0.0 <= strength <= 1.0:
         raise InvalidParameter(f"strength must be between 0 and 1, got {strength}", parameter="strength")
-    return _repaint(stack, layer, lambda im: _recolour(im, lambda rgb, a: colour.tint(rgb, a, color, strength)))
+    return _repaint(
+        stack, layer, lambda im: _recolour(im, lambda rgb, a: colour.tint(rgb, a, color, strength))
+    )
 
 
 def brightness_contrast(
@@ -132,11 +137,15 @@ def brightness_contrast(
 ) -> LayerStack:
     """Add ``brightness`` (-1..1) and multiply contrast around mid-grey by ``contrast`` (0..4)."""
     if not -1.0 <= brightness <= 1.0:
-        raise InvalidParameter(f"brightness must be between -1 and 1, got {brightness}", parameter="brightness")
+        raise InvalidParameter(
+            f"brightness must be between -1 and 1, got {brightness}", parameter="brightness"
+        )
     if not 0.0 <= contrast <= 4.0:
         raise InvalidParameter(f"contrast must be between 0 and 4, got {contrast}", parameter="contrast")
     return _repaint(
-        stack, layer, lambda im: _recolour(im, lambda rgb, _a: colour.brightness_contrast(rgb, brightness, contrast))
+        stack,
+        layer,
+        lambda im: _recolour(im, lambda rgb, _a: colour.brightness_contrast(rgb, brightness, contrast)),
     )
 
 

@@ -161,7 +161,9 @@ class Recipe(BaseModel):
     @classmethod
     def _known_version(cls, value: object) -> object:
         if value != RECIPE_VERSION:
-            raise ValueError(f"unsupported recipe version {value!r}; this strata reads version {RECIPE_VERSION}")
+            raise ValueError(
+                f"unsupported recipe version {value!r}; this strata reads version {RECIPE_VERSION}"
+            )
         return value
 
 
@@ -174,7 +176,9 @@ def parse_recipe(data: str | bytes | dict[str, Any]) -> Recipe:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise InvalidParameter(f"bad edit recipe at {where}: {first['msg']}", parameter=f"recipe.{where}") from None
+        raise InvalidParameter(
+            f"bad edit recipe at {where}: {first['msg']}", parameter=f"recipe.{where}"
+        ) from None
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -199,7 +203,9 @@ def source_of(stack: LayerStack) -> Source:
     return Source(width=stack.size[0], height=stack.size[1], layers=len(stack))
 
 
-def apply_recipe(stack: LayerStack, recipe: Recipe, *, engines: Callable[[str], Any] | None = None) -> LayerStack:
+def apply_recipe(
+    stack: LayerStack, recipe: Recipe, *, engines: Callable[[str], Any] | None = None
+) -> LayerStack:
     """Replay ``recipe`` on ``stack``; ``engines(name)`` supplies engines for ``decompose`` steps.
 
     An operation that fails names its position: ``operation 3 (move): layer must be ...``.
@@ -210,7 +216,8 @@ def apply_recipe(stack: LayerStack, recipe: Recipe, *, engines: Callable[[str], 
             stack = apply_operation(stack, operation, engines=engines)
         except InvalidParameter as exc:
             raise InvalidParameter(
-                f"operation {position} ({operation.op}): {exc.message}", parameter=f"operations.{position}"
+                f"operation {position} ({operation.op}): {exc.message}",
+                parameter=f"recipe.operations[{position}]",
             ) from None
     return stack
 

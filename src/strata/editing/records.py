@@ -42,7 +42,9 @@ def entries(stack: LayerStack) -> list[Entry]:
     hidden = list(stack.metadata.get(HIDDEN) or [False] * count)
     opacity = list(stack.metadata.get(OPACITY) or [1.0] * count)
     if len(hidden) != count or len(opacity) != count:
-        raise InvalidParameter(f"the stack's {HIDDEN!r}/{OPACITY!r} metadata does not match its {count} layers")
+        raise InvalidParameter(
+            f"the stack's {HIDDEN!r}/{OPACITY!r} metadata does not match its {count} layers"
+        )
     return [
         Entry(image, name, bool(h), float(o))
         for image, name, h, o in zip(stack.layers, stack.names, hidden, opacity, strict=True)
@@ -81,7 +83,9 @@ def for_export(stack: LayerStack) -> LayerStack:
         blank = Image.new("RGBA", stack.size, (0, 0, 0, 0))
         return LayerStack([blank], names=["empty"], metadata=metadata)
     return LayerStack(
-        [bake_opacity(r.image, r.opacity) for r in visible], names=[r.name for r in visible], metadata=metadata
+        [bake_opacity(r.image, r.opacity) for r in visible],
+        names=[r.name for r in visible],
+        metadata=metadata,
     )
 
 

@@ -90,7 +90,9 @@ def fit_to_layer(parts: list[np.ndarray], target: np.ndarray) -> list[np.ndarray
     colours = _correct_colours(colours, shares, colour)
     alphas = _stacked_alphas(shares, alpha)
     subs = [
-        np.concatenate([np.rint(c * 255.0), np.rint(a[..., None] * 255.0)], axis=-1).clip(0, 255).astype(np.uint8)
+        np.concatenate([np.rint(c * 255.0), np.rint(a[..., None] * 255.0)], axis=-1)
+        .clip(0, 255)
+        .astype(np.uint8)
         for c, a in zip(colours, alphas, strict=True)
     ]
     return _repair(subs, target)
@@ -112,7 +114,9 @@ def _correct_colours(colours: np.ndarray, shares: np.ndarray, target: np.ndarray
     remainder = target - (weights * colours).sum(axis=0)
     for j in range(len(colours) - 1, -1, -1):  # what clipping left over, absorbed layer by layer
         w = weights[j]
-        fixed = np.clip(colours[j] + np.divide(remainder, w, out=np.zeros_like(remainder), where=w > 1e-9), 0, 1)
+        fixed = np.clip(
+            colours[j] + np.divide(remainder, w, out=np.zeros_like(remainder), where=w > 1e-9), 0, 1
+        )
         remainder = remainder - w * (fixed - colours[j])
         colours[j] = fixed
     return colours

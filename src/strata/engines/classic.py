@@ -10,14 +10,17 @@ Policies (what a user can rely on):
 
 * **Layer count.** Exactly N layers, back to front. Layer 0 is the background, opaque wherever the input
   is opaque, with the areas under elements completed (the fitted flat or gradient fill, or inpainting on
-  a textured background), never holes. Layers 1..N−1 hold elements, grouped by level: containers (cards,
-  bars) below their contents (text, photos, icons, buttons), which sit below their own contents (a
-  button's label).
-* **Fewer separable elements than N − 1.** Layers are split first by kind (shapes, photos, text), then
-  by container, then one element at a time; when every layer holds a single element the remaining
-  layers are fully transparent and sit at the top of the stack (named "empty 1", "empty 2", ...).
-  A plain image with no elements is one background layer plus N − 1 empty layers.
-* **More elements than fit.** The top-most levels are merged down (a label joins its button's level).
+  a textured background), never holes.
+* **Element layers.** Layers 1..N−1 hold components: a top-level element with everything on it (a card
+  with its photo, text and button; a text run on the page; a photo). Element layers never share a pixel,
+  so each can be moved or hidden on its own over the completed background.
+* **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
+  neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
+* **Fewer components than N − 1.** The layer with most elements is split: a container apart from what
+  sits on it (the card's layer then has holes where its contents are), then by kind (shapes, photos,
+  text), then one element at a time. When every layer holds a single element the remaining layers are
+  fully transparent and sit at the top of the stack (named "empty 1", "empty 2", ...). A plain image
+  with no elements is one background layer plus N − 1 empty layers.
 * **Exactness.** The straight-alpha "over" composite of the returned 8-bit layers equals the input to
   within 1/255 per channel on every pixel (only 8-bit rounding remains).
 * **Transparent inputs (RGBA).** Nothing is flattened: the layers reproduce the input's alpha too.
@@ -25,9 +28,6 @@ Policies (what a user can rely on):
   it is transparent where the input is, and partially transparent pixels (soft edges) stay in it.
 * **Other modes.** Grayscale, palette, 16-bit and CMYK inputs are converted to RGB(A) and EXIF
   orientation applied by :func:`strata.imaging.decode.open_image` before decomposition.
-* **Transparent pixels carry colour.** Where an element layer is fully transparent its RGB is the
-  input's colour (invisible in any composite), so editors that resample straight-alpha layers do not
-  pull dark fringes into edges.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from strata.imaging.decode import open_image
 from strata.imaging.elements import Element
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
-from strata.imaging.merge import layer_name, plan_layers, rasterise
+from strata.imaging.merge import layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
 from strata.layers import LayerStack
 
@@ -107,11 +107,13 @@ class ClassicEngine:
 
         # 4. Plan exactly N − 1 element layers: levels, then merges or splits.
         run.start(0.55, "merge")
-        plan = plan_layers(elements, layers - 1)
+        plan = plan_layers(elements, layers - 1, float(np.hypot(height, width)))
 
-        # 5. Rasterise each planned layer ("over" of its elements, straight alpha, 8-bit).
+        # 5. Rasterise each planned layer ("over" of its elements, straight alpha, 8-bit); every pixel
+        #    belongs to at most one element layer, so layers move independently.
         run.start(0.6, "rasterise")
         stack = [rasterise(group, height, width, valid) for group in plan]
+        make_disjoint(stack)
 
         # 6. Complete the background under everything the element layers cover.
         run.start(0.75, "complete background")
@@ -127,11 +129,10 @@ class ClassicEngine:
         run.start(0.85, "exactness")
         make_exact(stack, target)
 
-        # 8. Transparent pixels of element layers carry the input's colour; name and describe layers.
+        # 8. Clear the colour of transparent pixels (smaller files); name and describe the layers.
         run.start(0.95, "finish")
         for layer in stack[1:]:
-            clear = layer[..., 3] == 0
-            layer[clear, :3] = target[clear, :3]
+            layer[layer[..., 3] == 0, :3] = 0
         counters: Counter[str] = Counter()
         names = ["background"] + [layer_name(group, counters) for group in plan]
         run.start(1.0, "done")
@@ -194,4 +195,3 @@ class _Stages:
         if self.should_cancel():
             raise Cancelled("the decomposition was cancelled")
         self.progress(fraction, stage)
-

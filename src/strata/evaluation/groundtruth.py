@@ -139,9 +139,11 @@ def _render(psd, item, max_side: int | None) -> Layer | None:
     if factor < 1.0:
         rgba[..., 3] = np.rint(rgba[..., 3] * factor).astype(np.uint8)
     canvas = (bottom - top, right - left)
+    offset = (box[1] - top, box[0] - left)
     if max_side is not None and max(canvas) > max_side:
-        rgba, canvas, box = _downscale(rgba, box, canvas, max_side), _scaled(canvas, max_side), (0, 0)
-    layer = Layer.from_array(rgba, offset=(box[1] - top, box[0] - left), canvas=canvas)
+        rgba = _downscale(rgba, offset, canvas, max_side)
+        canvas, offset = _scaled(canvas, max_side), (0, 0)
+    layer = Layer.from_array(rgba, offset=offset, canvas=canvas)
     return None if layer.empty else layer
 
 
@@ -177,10 +179,12 @@ def _scaled(canvas: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(canvas[0] * scale)), max(1, round(canvas[1] * scale))
 
 
-def _downscale(rgba: np.ndarray, box, canvas: tuple[int, int], max_side: int) -> np.ndarray:
+def _downscale(
+    rgba: np.ndarray, offset: tuple[int, int], canvas: tuple[int, int], max_side: int
+) -> np.ndarray:
     """Place the crop on the full canvas and shrink it with premultiplied area averaging (no fringes)."""
     full = Image.new("RGBA", (canvas[1], canvas[0]), (0, 0, 0, 0))
-    full.paste(Image.fromarray(rgba, "RGBA"), (box[0], box[1]))
+    full.paste(Image.fromarray(rgba, "RGBA"), (offset[1], offset[0]))
     height, width = _scaled(canvas, max_side)
     small = full.convert("RGBa").resize((width, height), Image.Resampling.BOX).convert("RGBA")
     return np.array(small)

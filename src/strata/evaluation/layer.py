@@ -26,22 +26,24 @@ class Layer:
     rgba: np.ndarray
 
     @classmethod
-    def from_array(cls, array: np.ndarray, offset: tuple[int, int] = (0, 0), canvas=None) -> Layer:
+    def from_array(
+        cls, array: np.ndarray, offset: tuple[int, int] = (0, 0), canvas: tuple[int, int] | None = None
+    ) -> Layer:
         """Wrap a uint8 or [0, 1] float (h, w, 4) array placed at ``offset`` (top, left) on ``canvas``.
 
         Without ``canvas`` the array is the whole canvas. The stored crop is trimmed to alpha > 0.
         """
         rgba = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
-        canvas = tuple(canvas or array.shape[:2])
+        height, width = canvas or array.shape[:2]
         visible = rgba[..., 3] > 0
         rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
         if rows.size == 0:
-            return cls(canvas, (0, 0, 0, 0), np.zeros((0, 0, 4), np.float32))
+            return cls((height, width), (0, 0, 0, 0), np.zeros((0, 0, 4), np.float32))
         top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         crop = rgba[top:bottom, left:right].copy()
         crop[..., :3] *= crop[..., 3:] > 0
-        box = (offset[0] + top, offset[1] + left, offset[0] + bottom, offset[1] + right)
-        return cls(canvas, tuple(int(v) for v in box), crop)
+        box = (int(offset[0] + top), int(offset[1] + left), int(offset[0] + bottom), int(offset[1] + right))
+        return cls((height, width), box, crop)
 
     @property
     def empty(self) -> bool:
@@ -94,14 +96,13 @@ def union(boxes: Sequence[Box]) -> Box:
 
 def over(layers: Sequence[Layer]) -> Layer:
     """Straight-alpha "over" of ``layers`` (back to front) into one layer on the same canvas."""
-    box = union([layer.box for layer in layers])
-    if box == (0, 0, 0, 0):
-        return layers[0]
+    visible = [layer for layer in layers if not layer.empty]
+    if len(visible) <= 1:  # colour under alpha 0 is already 0, so one layer is its own composite
+        return visible[0] if visible else layers[0]
+    box = union([layer.box for layer in visible])
     premul = np.zeros((box[2] - box[0], box[3] - box[1], 3), np.float32)
     alpha = np.zeros((*premul.shape[:2], 1), np.float32)
-    for layer in layers:
-        if layer.empty:
-            continue
+    for layer in visible:
         top, left, bottom, right = layer.box
         where = (slice(top - box[0], bottom - box[0]), slice(left - box[1], right - box[1]))
         a = layer.rgba[..., 3:]

@@ -47,17 +47,16 @@ def _stack_xml(stack: LayerStack) -> bytes:
     boxes = stack.bounding_boxes()
     for index in reversed(range(len(stack))):
         left, top = (boxes[index] or (0, 0))[:2]
-        ElementTree.SubElement(
-            root,
-            "layer",
-            name=stack.names[index],
-            src=f"data/layer_{index:02d}.png",
-            x=str(left),
-            y=str(top),
-            opacity="1.0",
-            visibility="visible",
-            **{"composite-op": "svg:src-over"},
-        )
+        attributes = {
+            "name": stack.names[index],
+            "src": f"data/layer_{index:02d}.png",
+            "x": str(left),
+            "y": str(top),
+            "opacity": "1.0",
+            "visibility": "visible",
+            "composite-op": "svg:src-over",
+        }
+        ElementTree.SubElement(root, "layer", attributes)
     return ElementTree.tostring(image, encoding="utf-8", xml_declaration=True)
 
 
@@ -85,7 +84,9 @@ def _canvas_size(image: ElementTree.Element) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise InvalidInput(f"the OpenRaster canvas is {width}x{height}")
     if width * height > max_pixels():
-        raise LimitExceeded(f"the OpenRaster canvas is {width}x{height}, above the limit of {max_pixels()} pixels")
+        raise LimitExceeded(
+            f"the OpenRaster canvas is {width}x{height}, above the limit of {max_pixels()} pixels"
+        )
     return width, height
 
 

@@ -11,8 +11,9 @@ import io
 
 from PIL import Image
 
-from strata.errors import InvalidInput
+from strata.errors import InvalidInput, LimitExceeded
 from strata.exporters.png import decode_layer, layer_to_bytes
+from strata.imaging.decode import max_pixels
 from strata.layers import LayerStack
 
 EMU_PER_INCH = 914400
@@ -34,14 +35,16 @@ def slide_size(width: int, height: int) -> tuple[int, int]:
 def to_bytes(stack: LayerStack) -> bytes:
     """Encode ``stack`` as a one-slide presentation."""
     from pptx import Presentation
+    from pptx.util import Emu
 
     deck = Presentation()
-    deck.slide_width, deck.slide_height = slide_size(*stack.size)
+    width, height = slide_size(*stack.size)
+    deck.slide_width, deck.slide_height = Emu(width), Emu(height)
     blank = deck.slide_layouts[6]
     slide = deck.slides.add_slide(blank)
     for layer, name in zip(stack.layers, stack.names, strict=True):
         picture = slide.shapes.add_picture(
-            io.BytesIO(layer_to_bytes(layer)), 0, 0, width=deck.slide_width, height=deck.slide_height
+            io.BytesIO(layer_to_bytes(layer)), 0, 0, width=Emu(width), height=Emu(height)
         )
         picture.name = name
     buffer = io.BytesIO()
@@ -67,9 +70,13 @@ def read(data: bytes) -> LayerStack:
         raise InvalidInput(f"not a readable PPTX ({' '.join(str(exc).split())[:120]})") from None
     if not pictures:
         raise InvalidInput("the PPTX's first slide has no pictures")
-    slide_emu = (deck.slide_width, deck.slide_height)
+    slide_emu = (int(deck.slide_width or 0), int(deck.slide_height or 0))
     size = _canvas_size(pictures, images, slide_emu)
-    layers = [_place(picture, image, size, slide_emu) for picture, image in zip(pictures, images, strict=True)]
+    if min(size) <= 0 or size[0] * size[1] > max_pixels():
+        raise LimitExceeded(f"the pictures imply a {size[0]}x{size[1]} canvas, outside the pixel limit")
+    layers = [
+        _place(picture, image, size, slide_emu) for picture, image in zip(pictures, images, strict=True)
+    ]
     return LayerStack(layers, names=[picture.name for picture in pictures])
 
 
@@ -78,7 +85,10 @@ def _canvas_size(pictures: list, images: list[Image.Image], slide_emu: tuple[int
         if (picture.left, picture.top, picture.width, picture.height) == (0, 0, *slide_emu):
             return image.size
     picture, image = pictures[0], images[0]
-    return (round(image.width * slide_emu[0] / picture.width), round(image.height * slide_emu[1] / picture.height))
+    return (
+        round(image.width * slide_emu[0] / max(1, picture.width)),
+        round(image.height * slide_emu[1] / max(1, picture.height)),
+    )
 
 
 def _place(picture, image: Image.Image, size: tuple[int, int], slide_emu: tuple[int, int]) -> Image.Image:  # type: ignore[no-untyped-def]

@@ -22,7 +22,8 @@ def to_bytes(stack: LayerStack) -> bytes:
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
 
-    document = PSDImage.frompil(stack.composite())
+    # psd-tools renders the merged image from the layers on save, so the document starts empty.
+    document = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
     for layer, name, box in zip(stack.layers, stack.names, stack.bounding_boxes(), strict=True):
         # An empty layer is stored with an empty bounding box, like Photoshop's own empty layers.
         pixels = layer.crop(box) if box else Image.new("RGBA", (0, 0))
@@ -45,10 +46,10 @@ def read(data: bytes) -> LayerStack:
         document = PSDImage.open(io.BytesIO(data))
         _check_size(document.size)
         leaves = [layer for layer in document.descendants() if not layer.is_group() and layer.is_visible()]
-        placed = [(layer.name, _full_canvas(layer, document.size)) for layer in leaves]
+        rendered = [(layer.name, _full_canvas(layer, document.size)) for layer in leaves]
     except (ValueError, OSError, EOFError, AssertionError, KeyError) as exc:
         raise InvalidInput(f"not a readable PSD ({' '.join(str(exc).split())[:120]})") from None
-    placed = [(name, image) for name, image in placed if image is not None]
+    placed = [(name, image) for name, image in rendered if image is not None]
     if not placed:
         raise InvalidInput("the PSD has no visible layers")
     return LayerStack([image for _, image in placed], names=[name for name, _ in placed])

@@ -8,6 +8,7 @@ the layer name in its PageName tag.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -44,7 +45,7 @@ def read(data: bytes) -> LayerStack:
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            pages = list(tif.pages)
+            pages: list[Any] = list(tif.pages)
             _check_size(pages)
             layers, names = [], []
             for index, page in enumerate(pages):
@@ -58,7 +59,7 @@ def read(data: bytes) -> LayerStack:
     return LayerStack(layers, names=names)
 
 
-def _check_size(pages: list) -> None:
+def _check_size(pages: list[Any]) -> None:
     limit = max_pixels()
     for page in pages:
         height, width = page.shape[:2]
@@ -66,7 +67,7 @@ def _check_size(pages: list) -> None:
             raise LimitExceeded(f"a TIFF page is {width}x{height}, above the limit of {limit} pixels")
 
 
-def _page_to_rgba(page) -> Image.Image:  # type: ignore[no-untyped-def]
+def _page_to_rgba(page: Any) -> Image.Image:
     array = page.asarray()
     if array.dtype != np.uint8:
         # 16-bit and float pages: scale into 8 bits, the depth of a layer stack.
@@ -78,21 +79,20 @@ def _page_to_rgba(page) -> Image.Image:  # type: ignore[no-untyped-def]
     if channels in (1, 2):
         array = np.concatenate([np.repeat(array[..., :1], 3, -1), array[..., 1:]], -1)
     if array.shape[-1] == 3:
-        array = np.concatenate([array, np.full(array.shape[:2] + (1,), 255, np.uint8)], -1)
+        array = np.concatenate([array, np.full((*array.shape[:2], 1), 255, np.uint8)], -1)
     array = np.ascontiguousarray(array[..., :4])
     if _is_associated(page):
         array = _unpremultiply(array)
     return Image.fromarray(array, "RGBA")
 
 
-def _is_associated(page) -> bool:  # type: ignore[no-untyped-def]
-    extras = page.extrasamples or ()
-    return len(extras) > 0 and int(extras[0]) == 1
+def _is_associated(page: Any) -> bool:
+    return bool(page.extrasamples) and int(page.extrasamples[0]) == 1
 
 
 def _unpremultiply(array: np.ndarray) -> np.ndarray:
     alpha = array[..., 3:4].astype(np.float64)
-    rgb = np.divide(array[..., :3] * 255.0, alpha, out=np.zeros(array.shape[:2] + (3,)), where=alpha > 0)
+    rgb = np.divide(array[..., :3] * 255.0, alpha, out=np.zeros((*array.shape[:2], 3)), where=alpha > 0)
     out = array.copy()
     out[..., :3] = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
     return out

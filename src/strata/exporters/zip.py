@@ -31,8 +31,12 @@ def to_bytes(stack: LayerStack) -> bytes:
         ):
             file_name = layer_file_name(index, png)
             archive.writestr(file_name, layer_to_bytes(layer))
-            entries.append({"index": index, "name": name, "file": file_name, "bbox": list(box) if box else None})
-        archive.writestr(MANIFEST, json.dumps(manifest(stack, entries), indent=2, default=str), zipfile.ZIP_DEFLATED)
+            entries.append(
+                {"index": index, "name": name, "file": file_name, "bbox": list(box) if box else None}
+            )
+        archive.writestr(
+            MANIFEST, json.dumps(manifest(stack, entries), indent=2, default=str), zipfile.ZIP_DEFLATED
+        )
     return buffer.getvalue()
 
 

@@ -56,7 +56,7 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     if not background.textured or not covered.any():
         colour = background.colour
     else:
-        colour = _inpaint(image, covered)
+        colour = inpaint(image, covered)
     return np.where(covered[..., None], colour, image).astype(np.float32)
 
 
@@ -83,7 +83,8 @@ def _median_model(small: np.ndarray, height: int, width: int) -> np.ndarray:
     return big.astype(np.float32) / 255.0
 
 
-def _inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
+def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Telea inpainting of the ``covered`` pixels on a quarter-resolution copy, upsampled (float32)."""
     height, width = covered.shape
     factor = 4 if min(height, width) >= 64 else 1
     size = (max(1, width // factor), max(1, height // factor))

@@ -53,9 +53,7 @@ class Group:
     mask: np.ndarray  # bool (h, w)
 
 
-def component_groups(
-    mask: np.ndarray, min_area: int, max_groups: int, max_kernel: int
-) -> Iterator[Group]:
+def component_groups(mask: np.ndarray, min_area: int, max_groups: int, max_kernel: int) -> Iterator[Group]:
     """Group the pixels of ``mask`` into words, lines and objects; largest groups first.
 
     Components smaller than ``min_area`` are dropped (they stay with whatever is under them), and at
@@ -82,7 +80,7 @@ def component_groups(
 
 
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
-    """"text" for several small glyph-like components on a line, else "shape"."""
+    """ "text" for several small glyph-like components on a line, else "shape"."""
     h, w = shape_mask.shape
     if h > 0.2 * canvas_height or h > 2 * w:
         return "shape"

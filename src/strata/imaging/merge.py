@@ -1,17 +1,19 @@
 """From elements to exactly N − 1 element layers, and their rasterisation.
 
-Designers stack a design in levels: the page, the containers on it (cards, bars, panels), the contents
-of the containers (text, photos, icons, buttons), the contents of those (a button's label). The plan
-starts from those levels (the element's depth in the peel), which keeps the stack order-safe:
+The unit is the **component**: a top-level element with everything on it (a card with its photo, text
+and button; a text run on the page; a photo). Components do not overlap, so every layer owns its
+pixels and layers can be moved independently. The plan:
 
-1. **Too many levels**: the top-most level is merged into the one below it (a button's label joins the
-   button's level), until N − 1 remain.
-2. **Too few levels**: a layer is split, the one with most elements first: by kind (shapes, then
-   photos, then text on top), else by container (the elements of the largest top-level group apart
-   from the rest), else by element (the largest element apart from the rest).
+1. **More components than layers**: the two closest layers are merged, repeatedly. Closeness is the
+   gap between their boxes (relative to the canvas diagonal) plus a penalty when their kinds differ,
+   so text joins text and neighbours join neighbours, as designers group layers.
+2. **Fewer components than layers**: the layer with most elements is split, container first (the
+   component's bottom element apart from what sits on it), then by kind (shapes, photos, text),
+   then one element at a time (largest first).
 3. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
 
-Siblings on one level rarely overlap, so splits do not change what the stack looks like.
+Layers are ordered back to front by the painter's order of their elements (containers before their
+contents, larger before smaller); where two layers would still overlap, the upper one owns the pixel.
 """
 
 from __future__ import annotations
@@ -22,35 +24,82 @@ import numpy as np
 
 from strata.imaging.elements import KINDS, Element
 
+#: Components kept apart before the pairwise merge; more are pre-merged in reading order.
+_MAX_UNITS = 48
+_KIND_PENALTY = 0.25
 
-def plan_layers(elements: list[Element], slots: int) -> list[list[Element]]:
+
+def plan_layers(elements: list[Element], slots: int, diagonal: float) -> list[list[Element]]:
     """Partition ``elements`` into ``slots`` lists, back to front (empty lists at the top)."""
-    depths = sorted({e.depth for e in elements})
-    layers = [sorted((e for e in elements if e.depth == d), key=lambda e: -e.area) for d in depths]
+    ordered = sorted(elements, key=_paint_key)
+    layers = _components(ordered)
+    layers = _premerge(layers, _MAX_UNITS)
     while len(layers) > slots:
-        upper = layers.pop()
-        layers[-1] = layers[-1] + upper
+        i, j = _closest_pair(layers, diagonal)
+        layers[i] = sorted(layers[i] + layers.pop(j), key=_paint_key)
     while len(layers) < slots:
         candidates = [i for i, layer in enumerate(layers) if len(layer) > 1]
         if not candidates:
             break
         index = max(candidates, key=lambda i: (len(layers[i]), -i))
         layers[index : index + 1] = _split(layers[index])
+    layers.sort(key=lambda layer: min(_paint_key(e) for e in layer))
     return layers + [[] for _ in range(slots - len(layers))]
 
 
+def _paint_key(element: Element) -> tuple[int, float]:
+    return element.depth, -element.area
+
+
+def _components(elements: list[Element]) -> list[list[Element]]:
+    by_root: dict[int, list[Element]] = {}
+    for element in elements:
+        by_root.setdefault(element.root, []).append(element)
+    return list(by_root.values())
+
+
+def _premerge(layers: list[list[Element]], limit: int) -> list[list[Element]]:
+    """Chunk components of each kind in reading order until at most ``limit`` remain."""
+    if len(layers) <= limit:
+        return layers
+    keyed = sorted(layers, key=lambda layer: (KINDS.index(_kind(layer)), _box(layer)[0], _box(layer)[1]))
+    size = -(-len(keyed) // limit)
+    return [sum(keyed[i : i + size], []) for i in range(0, len(keyed), size)]
+
+
+def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, int]:
+    boxes = np.array([_box(layer) for layer in layers], np.float64)
+    kinds = np.array([KINDS.index(_kind(layer)) for layer in layers])
+    dy = np.maximum(0, np.maximum(boxes[:, None, 0] - boxes[None, :, 2], boxes[None, :, 0] - boxes[:, None, 2]))
+    dx = np.maximum(0, np.maximum(boxes[:, None, 1] - boxes[None, :, 3], boxes[None, :, 1] - boxes[:, None, 3]))
+    cost = np.hypot(dy, dx) / max(diagonal, 1.0) + _KIND_PENALTY * (kinds[:, None] != kinds[None, :])
+    np.fill_diagonal(cost, np.inf)
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return int(min(i, j)), int(max(i, j))
+
+
 def _split(layer: list[Element]) -> list[list[Element]]:
+    base = min(e.depth for e in layer)
+    if any(e.depth != base for e in layer):
+        return [[e for e in layer if e.depth == base], [e for e in layer if e.depth != base]]
     kinds = [k for k in KINDS if any(e.kind == k for e in layer)]
     if len(kinds) > 1:
         return [[e for e in layer if e.kind == kinds[0]], [e for e in layer if e.kind != kinds[0]]]
-    roots = Counter[int]()
-    for element in layer:
-        roots[element.root] += int(element.area)
-    if len(roots) > 1:
-        biggest = roots.most_common(1)[0][0]
-        return [[e for e in layer if e.root == biggest], [e for e in layer if e.root != biggest]]
     largest = max(range(len(layer)), key=lambda i: layer[i].area)
     return [[layer[largest]], layer[:largest] + layer[largest + 1 :]]
+
+
+def _kind(layer: list[Element]) -> str:
+    """The kind covering most of the layer."""
+    area = Counter[str]()
+    for element in layer:
+        area[element.kind] += element.area
+    return area.most_common(1)[0][0]
+
+
+def _box(layer: list[Element]) -> tuple[int, int, int, int]:
+    boxes = np.array([e.box for e in layer])
+    return int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())
 
 
 def layer_name(layer: list[Element], counters: Counter[str]) -> str:
@@ -79,3 +128,14 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
     out[..., :3] = np.clip(colour * 255.0 + 0.5, 0, 255)
     out[..., 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
     return out
+
+
+def make_disjoint(layers: list[np.ndarray]) -> None:
+    """Where layers overlap, the upper one keeps the pixel (the exactness pass re-solves its colour)."""
+    if not layers:
+        return
+    taken = layers[-1][..., 3] > 0
+    for layer in reversed(layers[:-1]):
+        mine = layer[..., 3] > 0
+        layer[mine & taken, 3] = 0
+        taken |= mine

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from strata.imaging.alpha import projection_alpha
+from strata.imaging.background import inpaint
 from strata.imaging.elements import Element, classify, component_groups
 from strata.imaging.fill import dominant_colour, fit_fill, max_diff
 
@@ -89,7 +90,9 @@ def _extract(
     peel(ctx, siblings, under, top, left, depth, level + 1)
 
 
-def _flat_fill(image: np.ndarray, group: np.ndarray, under: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _flat_fill(
+    image: np.ndarray, group: np.ndarray, under: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(fill colour over the box, pixels that carry it), or None when no fill explains the group.
 
     Two seeds are tried: the group's dominant colour (a card) and the dominant colour of its
@@ -99,10 +102,14 @@ def _flat_fill(image: np.ndarray, group: np.ndarray, under: np.ndarray) -> tuple
     strong = group & (contrast >= 0.5 * np.percentile(contrast[group], 95))
     degree = 2 if min(group.shape) >= 48 else 0
     best: tuple[np.ndarray, np.ndarray] | None = None
+    seeds: list[np.ndarray] = []
     for pixels in (group, strong):
-        if not pixels.any():
-            continue
-        fill, solid = fit_fill(image, group, dominant_colour(image[pixels]), SHAPE_TOL, degree)
+        if pixels.any():
+            seed = dominant_colour(image[pixels])
+            if not seeds or np.abs(seeds[0] - seed).max() >= SHAPE_TOL:
+                seeds.append(seed)
+    for seed in seeds:
+        fill, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
         if best is None or solid.sum() > best[1].sum():
             best = fill.render(), solid
     if best is None or best[1].sum() < 3:
@@ -128,19 +135,24 @@ def _complete_shape(
 ) -> np.ndarray:
     """Fill holes that hide content (not glyph counters), then bites cut by overlapping elements.
 
-    A solid shape with small holes (a card with text) gets all of them filled. Otherwise a hole is
-    filled only if most of it is content, i.e. not the colour underneath nor its anti-aliased mix
-    with the fill (that is a letter's counter).
+    A hole is filled when most of it is content (neither the colour underneath nor its anti-aliased
+    mix with the fill), or when it is tiny next to its shape (text in the page colour on a card). A
+    letter's counter is neither, so text keeps its counters transparent.
     """
     filled = ndimage.binary_fill_holes(solid)
     holes = filled & ~solid
-    if holes.any() and holes.sum() > 0.15 * filled.sum():
-        count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
-        content = holes & ~_mixes(image, under, colour)
-        keep = np.bincount(labels[content], minlength=count) > 0.5 * np.bincount(labels.ravel(), minlength=count)
-        keep[0] = False
-        filled = solid | keep[labels]
-    return _convex_completion(filled, group)
+    if not holes.any():
+        return _convex_completion(filled, group)
+    count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
+    _, shapes = cv2.connectedComponents(filled.astype(np.uint8), connectivity=8)
+    size = np.bincount(labels.ravel(), minlength=count)
+    content = np.bincount(labels[holes & ~_mixes(image, under, colour)], minlength=count)
+    owner = np.zeros(count, np.int64)
+    owner[labels[holes]] = shapes[holes]
+    owner_size = np.bincount(shapes.ravel())[owner]
+    keep = (content > 0.5 * size) | (size < 0.03 * owner_size)
+    keep[0] = False
+    return _convex_completion(solid | keep[labels], group)
 
 
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -155,7 +167,7 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     hull_mask = np.zeros(shape.shape, np.uint8)
     cv2.fillPoly(hull_mask, [hull], 1)
     hull_area = max(1, int(hull_mask.sum()))
-    if shape.sum() / hull_area >= 0.97 or shape.sum() / hull_area < 0.6:
+    if shape.sum() / hull_area >= 0.97 or shape.sum() / hull_area < 0.3:
         return shape
     return shape | (hull_mask.astype(bool) & group)
 
@@ -175,14 +187,45 @@ def _shape_alpha(
 def _complex_element(
     ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int
 ) -> np.ndarray:
-    """Make the group's largest connected part a photo element; return the rest of the group."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(group.astype(np.uint8), connectivity=8)
+    """Make the group's largest connected part a photo element; return the rest of the group.
+
+    A large compact flat shape lying on the photo (a badge, a circle) is returned with the rest, so it
+    becomes its own element; the photo is completed under it (convex hull, inpainted colour).
+    """
+    flat = _compact_flat_part(image, group)
+    body = group & ~flat
+    if not body.any():
+        body, flat = group, np.zeros_like(group)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     region = ndimage.binary_fill_holes(labels == largest)
+    hidden = _convex_completion(region, region | flat) & ~region
+    colour = image.copy()
+    if hidden.any():
+        colour[hidden] = inpaint(image, hidden)[hidden]
     ctx.elements.append(
-        Element(box[0], box[1], region.astype(np.float32), image.copy(), depth, "photo", ctx.roots)
+        Element(box[0], box[1], (region | hidden).astype(np.float32), colour, depth, "photo", ctx.roots)
     )
     return group & ~region
+
+
+def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """The largest flat-colour, nearly convex component of a complex group (or nothing)."""
+    none = np.zeros_like(group)
+    if group.sum() < 2000:
+        return none
+    fill, solid = fit_fill(image, group, dominant_colour(image[group]), SHAPE_TOL, degree=0)
+    solid = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+    if count <= 1:
+        return none
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    part = ndimage.binary_fill_holes(labels == largest)
+    if part.sum() < max(400, 0.05 * group.sum()):
+        return none
+    contours, _ = cv2.findContours(part.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull_area = cv2.contourArea(cv2.convexHull(max(contours, key=cv2.contourArea)))
+    return part if part.sum() >= 0.9 * hull_area else none
 
 
 def _split_by_contact(candidates: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

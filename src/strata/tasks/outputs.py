@@ -46,8 +46,14 @@ class Rendered:
 
 
 def render_result(
-    stack: LayerStack, *, fmt: str, quality: int, output_types: tuple[str, ...], storage: Storage,
-    base_url: str, expires_at: float,
+    stack: LayerStack,
+    *,
+    fmt: str,
+    quality: int,
+    output_types: tuple[str, ...],
+    storage: Storage,
+    base_url: str,
+    expires_at: float,
 ) -> Rendered:
     """Encode, store and describe one result (see the module docstring for what each format gives)."""
     image_uuid = str(uuid.uuid4())
@@ -55,11 +61,21 @@ def render_result(
     reference_png = FORMATS["png"].module.layer_to_bytes(composite, compress_level=1)
     storage.put_file(FileKind.IMAGE, image_uuid, f"{image_uuid}.png", reference_png, "image/png", expires_at)
     primary = encode_primary(stack, composite, fmt, quality)
-    fields = publish(primary, image_uuid, output_types, storage, base_url, expires_at)
+    fields = publish(primary, image_uuid, output_types, storage, base_url, expires_at, with_uuid=True)
     if fmt in ("PNG", "WEBP", "JPG"):
         fields["layers"] = [
-            {"name": name, **publish(encode_layer(layer, fmt, quality), str(uuid.uuid4()), output_types,
-                                     storage, base_url, expires_at, with_uuid=True)}
+            {
+                "name": name,
+                **publish(
+                    encode_layer(layer, fmt, quality),
+                    str(uuid.uuid4()),
+                    output_types,
+                    storage,
+                    base_url,
+                    expires_at,
+                    with_uuid=True,
+                ),
+            }
             for name, layer in zip(stack.names, stack.layers, strict=True)
         ]
     return Rendered(image_uuid, fields, primary)
@@ -88,8 +104,14 @@ def encode_layer(layer: Image.Image, fmt: str, quality: int) -> Encoded:
 
 
 def publish(
-    encoded: Encoded, file_id: str, output_types: tuple[str, ...], storage: Storage, base_url: str,
-    expires_at: float, *, with_uuid: bool = False,
+    encoded: Encoded,
+    file_id: str,
+    output_types: tuple[str, ...],
+    storage: Storage,
+    base_url: str,
+    expires_at: float,
+    *,
+    with_uuid: bool = False,
 ) -> dict[str, Any]:
     """Store ``encoded`` as an output file and return its output fields (URL / base64 / data URI)."""
     name = f"{file_id}{encoded.extension}"

@@ -105,8 +105,9 @@ class TaskService:
             raise Overloaded(
                 f"the server is busy: {self._queue.qsize()} tasks are waiting (STRATA_QUEUE_SIZE); retry later"
             )
-        record = TaskRecord(spec.task_uuid, "imageInference", fingerprint=spec.fingerprint,
-                            number_results=spec.number_results)
+        record = TaskRecord(
+            spec.task_uuid, "imageInference", fingerprint=spec.fingerprint, number_results=spec.number_results
+        )
         if not self.storage.create_task(record):  # lost a race with an identical re-send
             return self.find(spec.task_uuid, spec.fingerprint) or record
         handle = self._active[spec.task_uuid] = TaskHandle(record)
@@ -115,7 +116,9 @@ class TaskService:
 
     def find(self, task_uuid: str, fingerprint: str | None = None) -> TaskHandle | TaskRecord | None:
         """The active handle or stored record of ``task_uuid``; a conflict if ``fingerprint`` differs."""
-        found: TaskHandle | TaskRecord | None = self._active.get(task_uuid) or self.storage.get_task(task_uuid)
+        found: TaskHandle | TaskRecord | None = self._active.get(task_uuid) or self.storage.get_task(
+            task_uuid
+        )
         record = found.record if isinstance(found, TaskHandle) else found
         if record is not None and fingerprint is not None and record.fingerprint != fingerprint:
             raise ConflictTaskUUID(

@@ -51,4 +51,3 @@ def transition(record: HasStatus, new: TaskStatus) -> None:
     if new not in ALLOWED[record.status]:
         raise InvalidTransition(f"task {record.task_uuid}: {record.status} -> {new} is not allowed")
     record.status = new
-

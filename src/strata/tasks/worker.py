@@ -89,13 +89,17 @@ async def run_generation(service: TaskService, job: Job, engine: Any, image: Ima
     item: dict[str, Any] = {"taskType": "imageInference", "taskUUID": spec.task_uuid, **rendered.fields}
     item["seed"] = seed
     if spec.include_cost:
-        item["cost"] = cost_of(spec, image, engine)
+        item["cost"] = cost_of(service, spec, image)
     if nsfw is not None:
         item["NSFWContent"] = nsfw
     if spec.upload_endpoint:
         try:
-            await put_upload(spec.upload_endpoint, rendered.primary.data, rendered.primary.media_type,
-                             settings=service.settings)
+            await put_upload(
+                spec.upload_endpoint,
+                rendered.primary.data,
+                rendered.primary.media_type,
+                settings=service.settings,
+            )
         except StrataError as exc:
             exc.parameter = exc.parameter or "uploadEndpoint"
             fail(service, job, exc)
@@ -105,20 +109,29 @@ async def run_generation(service: TaskService, job: Job, engine: Any, image: Ima
         service.spawn(post_webhook(spec.webhook_url, {"data": [item]}, settings=service.settings))
 
 
-def generate(service: TaskService, job: Job, engine: Any, image: Image.Image, seed: int) -> tuple[Rendered, bool | None]:
+def generate(
+    service: TaskService, job: Job, engine: Any, image: Image.Image, seed: int
+) -> tuple[Rendered, bool | None]:
     """Blocking: decompose, check content, encode and store one result."""
     spec = job.spec
     options = dict(spec.engine_options)
     if "seed" in engine.capabilities.options:
         options["seed"] = seed
-    gpu_lock = service.pool.run_locks[spec.engine] if engine.capabilities.needs_gpu else contextlib.nullcontext()
+    gpu_lock = (
+        service.pool.run_locks[spec.engine] if engine.capabilities.needs_gpu else contextlib.nullcontext()
+    )
     with gpu_lock:
         stack = engine.decompose(image, spec.layers, options, should_cancel=lambda: service.stopping)
     nsfw = content_checker(service).check(stack.composite()) if spec.check_content else None
     ttl = spec.ttl if spec.ttl is not None and "URL" in spec.output_types else service.settings.default_ttl
     rendered = render_result(
-        stack, fmt=spec.output_format, quality=spec.output_quality, output_types=spec.output_types,
-        storage=service.storage, base_url=spec.base_url, expires_at=time.time() + ttl,
+        stack,
+        fmt=spec.output_format,
+        quality=spec.output_quality,
+        output_types=spec.output_types,
+        storage=service.storage,
+        base_url=spec.base_url,
+        expires_at=time.time() + ttl,
     )
     return rendered, nsfw
 
@@ -134,10 +147,11 @@ def content_checker(service: TaskService) -> Any:
     return checker
 
 
-def cost_of(spec: Any, image: Image.Image, engine: Any) -> float:
-    from strata.pricing import task_cost
+def cost_of(service: TaskService, spec: Any, image: Image.Image) -> float:
+    from strata.pricing import PriceModel, task_cost
 
-    return task_cost(spec.model, image.width, image.height, spec.steps, spec.layers)
+    prices = PriceModel.configured(service.settings.pricing_file)
+    return task_cost(spec.model, image.width, image.height, spec.steps, spec.layers, prices=prices)
 
 
 def fail(service: TaskService, job: Job, exc: StrataError) -> None:

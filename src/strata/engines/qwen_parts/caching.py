@@ -26,7 +26,11 @@ from typing import Any
 from strata.engines.qwen_parts.teacache import DEFAULT_COEFFICIENTS, apply_teacache, remove_teacache
 from strata.errors import InvalidParameter
 
-METHODS = {"fb_cache": "fb_cache_threshold", "db_cache": "db_cache_threshold", "tea_cache": "tea_cache_distance"}
+METHODS = {
+    "fb_cache": "fb_cache_threshold",
+    "db_cache": "db_cache_threshold",
+    "tea_cache": "tea_cache_distance",
+}
 DEFAULT_THRESHOLDS = {"fb_cache": 0.05, "db_cache": 0.08, "tea_cache": 0.2}
 WINDOW_KEYS = (
     "cache_start_step",
@@ -82,7 +86,9 @@ def parse_plan(options: Mapping[str, Any], steps: int) -> CachePlan:
     """Validate the accelerator options of one request (before anything runs)."""
     unknown = sorted(set(options) - set(KEYS))
     if unknown:
-        raise InvalidParameter(f"unknown accelerator option(s) {unknown}", parameter="accelerators", allowed_values=list(KEYS))
+        raise InvalidParameter(
+            f"unknown accelerator option(s) {unknown}", parameter="accelerators", allowed_values=list(KEYS)
+        )
     chosen = [name for name in METHODS if _flag(options, name)]
     if len(chosen) > 1:
         raise InvalidParameter(f"choose one step cache, not {chosen}", parameter="accelerators")
@@ -161,7 +167,10 @@ def _db_cache(pipe: Any, plan: CachePlan, steps: int, window: StepWindow, calls:
     blocks = len(pipe.transformer.transformer_blocks)
     mask = [1 if step == 0 or not plan.start <= step < plan.end else 0 for step in range(steps)]
     if plan.skip_interval:
-        mask = [1 if s >= plan.start and (s - plan.start) % plan.skip_interval == 0 else m for s, m in enumerate(mask)]
+        mask = [
+            1 if s >= plan.start and (s - plan.start) % plan.skip_interval == 0 else m
+            for s, m in enumerate(mask)
+        ]
     config = DBCacheConfig(
         Fn_compute_blocks=max(1, min(8, blocks - 1)),
         Bn_compute_blocks=0,
@@ -211,11 +220,15 @@ def _window(options: Mapping[str, Any], steps: int) -> tuple[int, int]:
     for edge, default in (("start", 0), ("end", steps)):
         absolute, percent = options.get(f"cache_{edge}_step"), options.get(f"cache_{edge}_step_percentage")
         if absolute is not None and percent is not None:
-            raise InvalidParameter(f"give cache_{edge}_step or its percentage, not both", parameter=f"cache_{edge}_step")
+            raise InvalidParameter(
+                f"give cache_{edge}_step or its percentage, not both", parameter=f"cache_{edge}_step"
+            )
         if percent is not None:
             value = _number(options, f"cache_{edge}_step_percentage", 0.0)
             if value > 100:
-                raise InvalidParameter(f"cache_{edge}_step_percentage must be <= 100", parameter=f"cache_{edge}_step_percentage")
+                raise InvalidParameter(
+                    f"cache_{edge}_step_percentage must be <= 100", parameter=f"cache_{edge}_step_percentage"
+                )
             bounds.append(round(steps * value / 100))
         else:
             bounds.append(_count(options, f"cache_{edge}_step", default, 0))
@@ -227,9 +240,13 @@ def _window(options: Mapping[str, Any], steps: int) -> tuple[int, int]:
 
 def _coefficients(options: Mapping[str, Any]) -> tuple[float, ...]:
     value = options.get("tea_cache_coefficients", DEFAULT_COEFFICIENTS)
-    ok = isinstance(value, list | tuple) and value and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ok = (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     )
     if not ok:
-        raise InvalidParameter("tea_cache_coefficients must be a list of numbers", parameter="tea_cache_coefficients")
+        raise InvalidParameter(
+            "tea_cache_coefficients must be a list of numbers", parameter="tea_cache_coefficients"
+        )
     return tuple(float(v) for v in value)

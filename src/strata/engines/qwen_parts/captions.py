@@ -76,7 +76,8 @@ def caption_image(pipe: Any, image_processor: Any, image: Image.Image, language:
             attention_mask=tokens.attention_mask.to(device),
             pixel_values=vision["pixel_values"].to(device, encoder.dtype),
             image_grid_thw=vision["image_grid_thw"].to(device),
-            max_new_tokens=MAX_NEW_TOKENS,
+            # The checkpoint's generation config may cap the length (the tiny test checkpoint does).
+            max_new_tokens=getattr(encoder.generation_config, "max_new_tokens", None) or MAX_NEW_TOKENS,
         )
     new_tokens = generated[0, tokens.input_ids.shape[1] :]
     return pipe.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()

@@ -97,7 +97,9 @@ def choose_device(device: str | None = None, dtype: str | None = None) -> tuple[
     if dtype is None:
         dtype = "float32" if device == "cpu" else "bfloat16"
     if dtype not in DTYPES:
-        raise InvalidParameter(f"dtype must be one of {list(DTYPES)}", parameter="dtype", allowed_values=list(DTYPES))
+        raise InvalidParameter(
+            f"dtype must be one of {list(DTYPES)}", parameter="dtype", allowed_values=list(DTYPES)
+        )
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelUnavailable("device 'cuda' requested but CUDA is not available", parameter="device")
     return device, dtype
@@ -115,14 +117,18 @@ def load_pipeline(settings: LoadSettings) -> Any:
 
     if settings.offload not in OFFLOAD_MODES:
         raise InvalidParameter(
-            f"offload must be one of {list(OFFLOAD_MODES)}", parameter="offload", allowed_values=list(OFFLOAD_MODES)
+            f"offload must be one of {list(OFFLOAD_MODES)}",
+            parameter="offload",
+            allowed_values=list(OFFLOAD_MODES),
         )
     try:
         pipe = QwenImageLayeredPipeline.from_pretrained(
-            settings.path, processor=None, torch_dtype=getattr(torch, settings.dtype), local_files_only=True
+            settings.path, processor=None, dtype=getattr(torch, settings.dtype), local_files_only=True
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelUnavailable(f"cannot load the checkpoint at {settings.path}: {exc}", parameter="model") from exc
+        raise ModelUnavailable(
+            f"cannot load the checkpoint at {settings.path}: {exc}", parameter="model"
+        ) from exc
     pipe.set_progress_bar_config(disable=True)
     _place(pipe, settings)
     _speed_levers(pipe, settings)

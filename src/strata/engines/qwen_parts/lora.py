@@ -36,7 +36,9 @@ def resolve_lora_files(specs: Sequence[LoraSpec], lora_dir: str | os.PathLike[st
         return []
     folder = lora_dir or os.environ.get(LORA_DIR_SETTING)
     if not folder:
-        raise InvalidParameter(f"lora requested but no LoRA folder is set ({LORA_DIR_SETTING})", parameter="lora")
+        raise InvalidParameter(
+            f"lora requested but no LoRA folder is set ({LORA_DIR_SETTING})", parameter="lora"
+        )
     paths = []
     for spec in specs:
         path = Path(folder) / lora_file_name(spec.model)
@@ -81,7 +83,7 @@ class LoraSession:
         return [s.weight if phase_active(s.phase, step, self.steps) else 0.0 for s in self.specs]
 
     def prepare_step(self, step: int) -> None:
-        """Set the adapter weights for ``step`` (only when they change: ``set_adapters`` walks every layer)."""
+        """Set the adapter weights for ``step``, only on change (``set_adapters`` walks every layer)."""
         if not self.specs or step >= self.steps:
             return
         weights = self.weights_at(step)

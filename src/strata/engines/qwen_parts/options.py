@@ -156,7 +156,8 @@ def _number(
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not low <= value <= high:
         raise InvalidParameter(
-            f"{parameter or name} must be a number in {low}..{high}, got {value!r}", parameter=parameter or name
+            f"{parameter or name} must be a number in {low}..{high}, got {value!r}",
+            parameter=parameter or name,
         )
     return float(value)
 

@@ -75,7 +75,9 @@ def _hook_classes() -> dict[str, Any]:
     class TeaHeadHook(ModelHook):
         _is_stateful = True
 
-        def __init__(self, state_manager: Any, threshold: float, coefficients: tuple[float, ...], window: Any):
+        def __init__(
+            self, state_manager: Any, threshold: float, coefficients: tuple[float, ...], window: Any
+        ):
             super().__init__()
             self.state_manager = state_manager
             self.threshold = threshold
@@ -127,5 +129,9 @@ def _hook_classes() -> dict[str, Any]:
                 hidden_in, encoder_in = state.inputs
                 state.residuals = (hidden_out - hidden_in, encoder_out - encoder_in)
             return output
+
+        def reset_state(self, module: Any) -> Any:
+            self.state_manager.reset()
+            return module
 
     return {"state": TeaState, "head": TeaHeadHook, "block": TeaBlockHook}

@@ -89,7 +89,7 @@ def build_text_encoder(tokenizer: Any) -> Any:
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     # Short captions keep the caption stage fast; the pipeline asks for up to 512 new tokens.
     model.generation_config = GenerationConfig(
-        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], do_sample=False
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], do_sample=False, max_new_tokens=24
     )
     return model
 
@@ -128,7 +128,7 @@ def build_vae() -> Any:
         base_dim=4,
         z_dim=8,
         dim_mult=[1, 1, 1, 1, 1, 1],
-        num_res_blocks=1,
+        num_res_blocks=0,
         temperal_downsample=[False] * 5,
         input_channels=4,
         latents_mean=[0.0] * 8,

@@ -1,0 +1,312 @@
+"""The ``qwen`` engine: Qwen-Image-Layered (``alibaba:qwen-image@layered``) through diffusers.
+
+Options accepted by :meth:`QwenEngine.decompose` (all optional; defaults are the official recipe):
+
+=====================  ==================  ==========================================================
+name                   type                meaning (Runware field it maps from)
+=====================  ==================  ==========================================================
+prompt                 str, ""             caption of the whole image; empty = auto-caption (positivePrompt)
+negative_prompt        str, " "            used only when guidance > 1 (negativePrompt)
+steps                  int 1..100, 50      denoising steps (steps)
+seed                   int >= 0 or None    None = random; result i uses seed + i (seed)
+true_cfg_scale         float 0..20         true-CFG scale; wins over cfg_scale (settings.trueCFGScale)
+cfg_scale              float 0..20         used when true_cfg_scale is absent (CFGScale); default 4.0;
+                                           <= 1 turns CFG off and ignores negative_prompt
+cfg_normalize          bool, True          rescale the CFG output to the conditional norm
+caption_language       "en" | "zh", "en"   language of the auto-caption
+resolution             640 | 1024, 640     pipeline bucket (area ~ resolution^2) (resolution)
+scheduler              str                 see ``qwen_parts/schedulers.py`` (scheduler)
+width, height          int, both or none   output canvas; default = the input's size (width/height)
+number_results         int 1..8, 1         separate seeded generations; use decompose_all (numberResults)
+lora                   list of dict        [{model: str, weight: float=1, transformer: both|high|low}] (lora)
+accelerators           dict                fb_cache, db_cache, tea_cache and their thresholds, window
+                                           and max-consecutive keys: see ``qwen_parts/caching.py``
+                                           (acceleratorOptions)
+=====================  ==================  ==========================================================
+
+Layers: 2..20; above 10 a ``UserWarning`` says quality and speed degrade (the demo stops at 10, the
+model was trained with up to 20). Constructor settings (load time): ``model_path``
+(or ``STRATA_QWEN_MODEL_PATH``), ``device``, ``dtype``, ``offload`` (none|model|sequential|group),
+``attention_backend`` (a diffusers backend name, CUDA only), ``compile`` (regional torch.compile,
+default on for CUDA), ``lora_dir`` (or ``STRATA_LORA_DIR``).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+
+from strata.engines.base import Capabilities, Progress, ShouldCancel, check_request, never_cancel, no_progress
+from strata.engines.qwen_parts import captions, loading
+from strata.engines.qwen_parts.caching import CachePlan, accelerated, parse_plan
+from strata.engines.qwen_parts.canvas import flatten_input, resize_rgba
+from strata.engines.qwen_parts.lora import LoraSession, resolve_lora_files
+from strata.engines.qwen_parts.options import QwenRequest, parse_request
+from strata.engines.qwen_parts.schedulers import build_scheduler, canonical_name
+from strata.errors import Cancelled, InvalidParameter, ModelUnavailable
+from strata.layers import LayerStack
+
+MODEL_ID = "alibaba:qwen-image@layered"
+OPTIONS = frozenset(
+    {
+        "prompt", "negative_prompt", "steps", "seed", "true_cfg_scale", "cfg_scale", "cfg_normalize",
+        "caption_language", "resolution", "scheduler", "width", "height", "number_results", "lora",
+        "accelerators",
+    }
+)  # fmt: skip
+#: Stands in for the prompt string when embeddings are passed: the pipeline re-captions on an empty one.
+_EMBEDDED_PROMPT = "<embedded>"
+MAX_SEQUENCE_LENGTH = 512
+
+
+class _Stop(Exception):
+    """Raised from the step callback to leave the denoising loop before the VAE decode."""
+
+
+class QwenEngine:
+    """Qwen-Image-Layered through the real ``QwenImageLayeredPipeline``; see the module docstring."""
+
+    name = "qwen"
+    capabilities = Capabilities(
+        min_layers=2, max_layers=20, default_layers=4, options=OPTIONS, needs_gpu=True, deterministic=True
+    )
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        offload: str = "none",
+        attention_backend: str | None = None,
+        compile: bool | None = None,
+        lora_dir: str | None = None,
+    ) -> None:
+        self.model_path = model_path
+        self.device, self.dtype = device, dtype
+        self.offload = offload
+        self.attention_backend = attention_backend
+        self.compile = compile
+        self.lora_dir = lora_dir
+        self.caption_cache = captions.CaptionCache()
+        self._pipe: Any = None
+        self._image_processor: Any = None
+        self._scheduler_config: Any = None
+
+    def availability(self) -> tuple[bool, str]:
+        """Whether torch/diffusers/transformers import and weights are on disk; loads nothing."""
+        missing = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            return False, f"missing packages: {', '.join(missing)} (pip install 'strata[gpu]')"
+        try:
+            path = loading.resolve_model_path(self.model_path)
+        except ModelUnavailable as exc:
+            return False, exc.message
+        return True, f"weights at {path}"
+
+    def load(self) -> None:
+        """Load the pipeline once (idempotent)."""
+        if self._pipe is not None:
+            return
+        path = loading.resolve_model_path(self.model_path)
+        device, dtype = loading.choose_device(self.device, self.dtype)
+        use_compile = device.startswith("cuda") if self.compile is None else self.compile
+        settings = loading.LoadSettings(
+            path, device, dtype, self.offload, self.attention_backend, use_compile
+        )
+        pipe = loading.load_pipeline(settings)
+        self._scheduler_config = pipe.scheduler.config
+        if (path / "processor").is_dir():
+            self._image_processor = captions.load_image_processor(path)
+        self._pipe = pipe
+
+    def decompose(
+        self,
+        image: Image.Image,
+        layers: int,
+        options: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        should_cancel: ShouldCancel | None = None,
+    ) -> LayerStack:
+        """Decompose ``image`` into ``layers`` RGBA layers, back to front (one result)."""
+        if options and options.get("number_results", 1) != 1:
+            raise InvalidParameter(
+                "decompose returns one result; use decompose_all", parameter="number_results"
+            )
+        return self.decompose_all(image, layers, options, progress, should_cancel)[0]
+
+    def decompose_all(
+        self,
+        image: Image.Image,
+        layers: int,
+        options: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        should_cancel: ShouldCancel | None = None,
+    ) -> list[LayerStack]:
+        """``number_results`` decompositions of ``image`` sharing one caption and prompt encoding."""
+        progress, should_cancel = progress or no_progress, should_cancel or never_cancel
+        # 1. Validate everything before any heavy work.
+        check_request(self.capabilities, layers, options)
+        request = parse_request(layers, options)
+        canonical_name(request.scheduler)
+        plan = parse_plan(request.accelerators, request.steps)
+        lora_paths = resolve_lora_files(request.lora, self.lora_dir)
+        # 2. Load the weights (once).
+        self.load()
+        timings: dict[str, float] = {}
+        # 3. The condition image and its bucket.
+        condition = flatten_input(image)
+        bucket = self._bucket(condition, request.resolution)
+        # 4. The prompt: the client's, else the (cached) auto-caption.
+        started = time.perf_counter()
+        prompt, captioned = self._prompt(condition, bucket, request)
+        timings["caption_s"] = time.perf_counter() - started
+        # 5. Encode the prompts once for every result.
+        started = time.perf_counter()
+        embeddings = self._encode(prompt, request)
+        timings["encode_s"] = time.perf_counter() - started
+        # 6. One seeded generation per result.
+        first_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        stacks = []
+        for index in range(request.number_results):
+            seed = first_seed + index
+            started = time.perf_counter()
+            layers_out, counts = self._generate(
+                condition, request, embeddings, seed, plan, lora_paths, index, progress, should_cancel
+            )
+            timings["denoise_decode_s"] = time.perf_counter() - started
+            # 7. Back onto the output canvas, back to front (the pipeline's order is bottom to top).
+            canvas = (request.width, request.height) if request.width else image.size
+            metadata = self._metadata(request, seed, prompt, captioned, bucket, plan, counts, timings)
+            stacks.append(LayerStack([resize_rgba(layer, canvas) for layer in layers_out], metadata=metadata))
+        progress(1.0, "done")
+        return stacks
+
+    def _bucket(self, condition: Image.Image, resolution: int) -> tuple[int, int]:
+        """The pipeline's (width, height) for this aspect ratio: area ~ resolution^2, multiples of 32."""
+        from diffusers.pipelines.qwenimage.pipeline_qwenimage_layered import calculate_dimensions
+
+        width, height = calculate_dimensions(resolution * resolution, condition.width / condition.height)
+        return int(width), int(height)
+
+    def _prompt(
+        self, condition: Image.Image, bucket: tuple[int, int], request: QwenRequest
+    ) -> tuple[str, bool]:
+        if request.prompt.strip():
+            return request.prompt, False
+        if self._image_processor is None:
+            raise ModelUnavailable(
+                "empty prompt needs the caption processor (processor/ folder)", parameter="prompt"
+            )
+        key = captions.image_key(condition, request.caption_language)
+        caption = self.caption_cache.get(key)
+        if caption is None:
+            resized = self._pipe.image_processor.resize(condition, bucket[1], bucket[0])
+            caption = captions.caption_image(
+                self._pipe, self._image_processor, resized, request.caption_language
+            )
+            self.caption_cache.put(key, caption)
+        return caption, True
+
+    def _encode(self, prompt: str, request: QwenRequest) -> dict[str, Any]:
+        """Prompt (and, with CFG, negative prompt) embeddings with all-ones masks when unpadded."""
+        pipe = self._pipe
+        device = pipe._execution_device
+        embeddings: dict[str, Any] = {}
+        pairs = [("prompt", prompt)] + (
+            [("negative_prompt", request.negative_prompt)] if request.cfg_on else []
+        )
+        for name, text in pairs:
+            embeds, mask = pipe.encode_prompt(
+                prompt=text, device=device, max_sequence_length=MAX_SEQUENCE_LENGTH
+            )
+            if mask is None:  # encode_prompt drops an all-ones mask; passing it back keeps the pipeline quiet
+                mask = embeds.new_ones(embeds.shape[:2], dtype=embeds.new_tensor(0).long().dtype)
+            embeddings[f"{name}_embeds"], embeddings[f"{name}_embeds_mask"] = embeds, mask
+        return embeddings
+
+    def _generate(
+        self,
+        condition,
+        request,
+        embeddings,
+        seed,
+        plan: CachePlan,
+        lora_paths,
+        index,
+        progress,
+        should_cancel,
+    ):
+        """Run one seeded generation; returns (bottom-to-top RGBA layers, forward counts)."""
+        import torch
+
+        pipe = self._pipe
+        total = request.steps * request.number_results
+        if should_cancel():
+            raise Cancelled("cancelled before denoising")
+        pipe.scheduler = build_scheduler(request.scheduler, self._scheduler_config)
+        with (
+            LoraSession(pipe, request.lora, lora_paths, request.steps) as lora,
+            accelerated(pipe, plan, request.steps) as window,
+        ):
+
+            def on_step_end(_pipe: Any, step: int, _t: Any, _tensors: dict[str, Any]) -> dict[str, Any]:
+                window.step = step + 1
+                lora.prepare_step(step + 1)
+                progress((index * request.steps + step + 1) / total, f"step {step + 1}/{request.steps}")
+                if should_cancel():
+                    raise _Stop
+                return {}
+
+            try:
+                output = pipe(
+                    image=condition,
+                    prompt=_EMBEDDED_PROMPT,
+                    **embeddings,
+                    true_cfg_scale=request.guidance,
+                    layers=request.layers,
+                    num_inference_steps=request.steps,
+                    generator=torch.Generator("cpu").manual_seed(seed),
+                    resolution=request.resolution,
+                    cfg_normalize=request.cfg_normalize,
+                    max_sequence_length=MAX_SEQUENCE_LENGTH,
+                    callback_on_step_end=on_step_end,
+                    callback_on_step_end_tensor_inputs=[],
+                )
+            except _Stop:
+                self._release_memory()
+                raise Cancelled("cancelled during denoising") from None
+        return list(output.images[0]), {"computed": window.computed, "reused": window.reused}
+
+    def _release_memory(self) -> None:
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @staticmethod
+    def _metadata(request, seed, prompt, captioned, bucket, plan, counts, timings) -> dict[str, Any]:
+        return {
+            "engine": "qwen",
+            "model": MODEL_ID,
+            "seed": seed,
+            "steps": request.steps,
+            "guidance": request.guidance,
+            "cfg": request.cfg_on,
+            "scheduler": canonical_name(request.scheduler),
+            "resolution": request.resolution,
+            "bucket": list(bucket),
+            "prompt": prompt,
+            "auto_caption": captioned,
+            "lora": [vars(spec) for spec in request.lora],
+            "accelerator": plan.method,
+            "forwards_computed": counts["computed"],
+            "forwards_reused": counts["reused"],
+            "timings": dict(timings),
+        }

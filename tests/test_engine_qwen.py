@@ -1,0 +1,288 @@
+"""The ``qwen`` engine on a tiny real checkpoint: built by ``strata qwen make-tiny``, loaded from disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from strata.cli import main as cli_main
+from strata.engines import get_engine
+from strata.engines.qwen_parts.canvas import resize_rgba
+from strata.engines.qwen_parts.lora import lora_file_name, phase_active
+from strata.engines.qwen_parts.schedulers import SCHEDULERS
+from strata.errors import Cancelled, InvalidParameter, ModelUnavailable, UnsupportedParameter
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning:peft.*")
+POSTER = "/work/shared/data/posters/qwen-demo-1.png"
+FAST = {"steps": 2, "seed": 7, "prompt": "a poster with a title"}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("qwen") / "tiny"
+    cli_main(["qwen", "make-tiny", str(directory)])
+    return directory
+
+
+@pytest.fixture(scope="session")
+def engine(checkpoint):
+    engine = get_engine("qwen", model_path=str(checkpoint))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def image():
+    return Image.open(POSTER).convert("RGB").resize((96, 64))
+
+
+def run(engine, image, layers=2, **options):
+    return engine.decompose(image, layers, {**FAST, **options})
+
+
+def pixels(stack):
+    return np.stack([np.asarray(layer) for layer in stack.layers])
+
+
+def test_layers_are_rgba_on_the_input_canvas(engine, image):
+    stack = run(engine, image, layers=3)
+    assert len(stack) == 3
+    assert all(layer.mode == "RGBA" and layer.size == (96, 64) for layer in stack.layers)
+    assert stack.metadata["bucket"] == [768, 512]
+    assert stack.metadata["forwards_computed"] == 4 and stack.metadata["forwards_reused"] == 0
+
+
+def test_requested_canvas_size(engine, image):
+    assert run(engine, image, width=50, height=40).size == (50, 40)
+
+
+def test_layers_match_stock_pipeline_in_order(engine, image):
+    """At the bucket size the engine returns the pipeline's layers unchanged, bottom to top."""
+    import torch
+
+    from strata.engines.qwen_parts.canvas import flatten_input
+
+    stack = run(engine, image, width=768, height=512)
+    stock = engine._pipe(
+        image=flatten_input(image), prompt=FAST["prompt"], negative_prompt=" ", true_cfg_scale=4.0, layers=2,
+        num_inference_steps=2, generator=torch.Generator("cpu").manual_seed(7), resolution=640, cfg_normalize=True,
+    ).images[0]  # fmt: skip
+    assert [np.asarray(layer).tolist() for layer in stack.layers] == [np.asarray(x).tolist() for x in stock]
+
+
+def test_same_seed_same_layers_other_seed_differs(engine, image):
+    first, again, other = run(engine, image), run(engine, image), run(engine, image, seed=8)
+    assert np.array_equal(pixels(first), pixels(again))
+    assert not np.array_equal(pixels(first), pixels(other))
+
+
+def test_cfg_off_runs_one_forward_per_step_and_ignores_negative_prompt(engine, image):
+    off = run(engine, image, true_cfg_scale=1.0, negative_prompt="blurry")
+    off_other_negative = run(engine, image, cfg_scale=0.5, negative_prompt="sharp")
+    assert off.metadata["forwards_computed"] == 2 and not off.metadata["cfg"]
+    assert np.array_equal(pixels(off), pixels(off_other_negative))
+    on = run(engine, image, cfg_scale=1.0, true_cfg_scale=4.0)
+    assert on.metadata["forwards_computed"] == 4 and on.metadata["guidance"] == 4.0
+    assert not np.array_equal(pixels(on), pixels(off))
+
+
+def test_auto_caption_is_cached_per_image_and_language(engine, image):
+    cache = engine.caption_cache
+    hits, misses = cache.hits, cache.misses
+    first = run(engine, image, prompt="")
+    second = run(engine, image, prompt="")
+    assert first.metadata["auto_caption"] and first.metadata["prompt"] == second.metadata["prompt"]
+    assert (cache.hits - hits, cache.misses - misses) == (1, 1)
+    run(engine, image, prompt="", caption_language="zh")
+    assert cache.misses - misses == 2
+
+
+def test_number_results_share_one_prompt_encoding(engine, image, monkeypatch):
+    calls = []
+    original = engine._pipe._get_qwen_prompt_embeds
+    monkeypatch.setattr(engine._pipe, "_get_qwen_prompt_embeds", lambda *a, **k: calls.append(1) or original(*a, **k))
+    stacks = engine.decompose_all(image, 2, {**FAST, "number_results": 2})
+    assert len(calls) == 2  # prompt and negative prompt, once for both results
+    assert [s.metadata["seed"] for s in stacks] == [7, 8]
+    assert np.array_equal(pixels(stacks[1]), pixels(run(engine, image, seed=8)))
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_scheduler_mapping_runs(engine, image, name):
+    stack = run(engine, image, scheduler=name.upper())
+    assert stack.metadata["scheduler"] == name
+    assert all(np.asarray(layer).std() > 0 for layer in stack.layers)
+
+
+def test_scheduler_alias_equals_default_and_bad_name_lists_allowed(engine, image):
+    assert np.array_equal(pixels(run(engine, image, scheduler="Euler")), pixels(run(engine, image)))
+    with pytest.raises(InvalidParameter) as info:
+        run(engine, image, scheduler="DPM++ 2M Karras")
+    assert info.value.allowed_values == list(SCHEDULERS)
+
+
+def test_progress_then_cancel_stops_before_decode(engine, image, monkeypatch):
+    decodes, seen = [], []
+    original = engine._pipe.vae.decode
+    monkeypatch.setattr(engine._pipe.vae, "decode", lambda *a, **k: decodes.append(1) or original(*a, **k))
+    with pytest.raises(Cancelled):
+        engine.decompose(
+            image,
+            2,
+            {**FAST, "steps": 5},
+            progress=lambda f, s: seen.append(f),
+            should_cancel=lambda: len(seen) >= 2,
+        )
+    assert len(seen) == 2 and decodes == []
+    done = []
+    run(engine, image, steps=3).layers  # the engine still works after a cancel
+    engine.decompose(image, 2, {**FAST, "steps": 3}, progress=lambda f, s: done.append(f))
+    assert done == sorted(done) and done[-1] == 1.0
+
+
+# --- LoRA -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def lora_dir(checkpoint, tmp_path_factory):
+    """A random rank-4 LoRA for the tiny transformer, saved with diffusers' own writer."""
+    import torch
+    from diffusers import QwenImageLayeredPipeline, QwenImageTransformer2DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    transformer = QwenImageTransformer2DModel.from_pretrained(checkpoint / "transformer")
+    torch.manual_seed(3)
+    transformer.add_adapter(
+        LoraConfig(
+            r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"]
+        )
+    )
+    folder = tmp_path_factory.mktemp("loras")
+    QwenImageLayeredPipeline.save_lora_weights(
+        folder,
+        transformer_lora_layers=get_peft_model_state_dict(transformer),
+        weight_name=lora_file_name("test:style@1"),
+    )
+    return folder
+
+
+def test_lora_applies_switches_by_phase_and_restores(engine, checkpoint, image, lora_dir, monkeypatch):
+    monkeypatch.setenv("STRATA_LORA_DIR", str(lora_dir))
+    fresh = get_engine("qwen", model_path=str(checkpoint))
+    base = pixels(run(fresh, image, steps=4))
+    outputs = {}
+    for phase in ("both", "high", "low"):
+        lora = [{"model": "test:style@1", "weight": 1.0, "transformer": phase}]
+        outputs[phase] = pixels(run(engine, image, steps=4, lora=lora))
+    assert not np.array_equal(outputs["both"], base)
+    assert len({o.tobytes() for o in [base, *outputs.values()]}) == 4
+    assert np.array_equal(pixels(run(engine, image, steps=4)), base)
+
+
+def test_lora_phase_halves():
+    assert [phase_active("high", s, 5) for s in range(5)] == [True, True, True, False, False]
+    assert [phase_active("low", s, 5) for s in range(5)] == [False, False, False, True, True]
+
+
+def test_missing_lora_file_is_a_clear_error(engine, image, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRATA_LORA_DIR", str(tmp_path))
+    with pytest.raises(InvalidParameter, match=r"nope_1\.safetensors"):
+        run(engine, image, lora=[{"model": "nope@1"}])
+
+
+# --- step caches ----------------------------------------------------------------------------------
+
+CACHES = {
+    "fb_cache": "fb_cache_threshold",
+    "tea_cache": "tea_cache_distance",
+    "db_cache": "db_cache_threshold",
+}
+
+
+@pytest.fixture(scope="session")
+def uncached(engine, image):
+    return pixels(run(engine, image, steps=6))
+
+
+@pytest.mark.parametrize("method", CACHES)
+def test_cache_at_threshold_zero_equals_uncached(engine, image, uncached, method):
+    stack = run(engine, image, steps=6, accelerators={method: True, CACHES[method]: 0.0})
+    assert stack.metadata["forwards_reused"] == 0 and stack.metadata["forwards_computed"] == 12
+    assert np.array_equal(pixels(stack), uncached)
+
+
+@pytest.mark.parametrize("method", CACHES)
+def test_cache_reuses_within_window_and_streak_then_restores(engine, image, uncached, method):
+    def counts(**window):
+        meta = run(
+            engine, image, steps=6, accelerators={method: True, CACHES[method]: 1e9, **window}
+        ).metadata
+        assert meta["forwards_computed"] + meta["forwards_reused"] == 12
+        return meta["forwards_reused"]
+
+    free = counts()
+    assert free >= 8  # everything after the first step of each branch may be reused
+    assert 0 < counts(cache_start_step=3) <= 6  # steps 3, 4, 5 of two branches at most
+    assert 0 < counts(cache_end_step_percentage=50) <= 4  # steps 1, 2
+    assert 0 < counts(cache_max_consecutive_steps=1) <= 6  # never two reuses in a row
+    assert np.array_equal(pixels(run(engine, image, steps=6)), uncached)
+
+
+def test_two_caches_or_unknown_keys_are_rejected(engine, image):
+    with pytest.raises(InvalidParameter, match="one step cache"):
+        run(engine, image, accelerators={"fb_cache": True, "tea_cache": True})
+    with pytest.raises(InvalidParameter) as info:
+        run(engine, image, accelerators={"fbCache": True})
+    assert "fb_cache" in info.value.allowed_values
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layers", "options", "error"),
+    [
+        (2, {"resolution": 800}, InvalidParameter),
+        (2, {"steps": 0}, InvalidParameter),
+        (2, {"true_cfg_scale": "high"}, InvalidParameter),
+        (2, {"width": 100}, InvalidParameter),
+        (2, {"lora": [{"model": "x", "transformer": "middle"}]}, InvalidParameter),
+        (2, {"guidance_scale": 3}, UnsupportedParameter),
+        (21, {}, InvalidParameter),
+        (1, {}, InvalidParameter),
+    ],
+)
+def test_bad_options_fail_before_running(checkpoint, image, layers, options, error):
+    engine = get_engine("qwen", model_path=str(checkpoint))
+    with pytest.raises(error):
+        engine.decompose(image, layers, options)
+    assert engine._pipe is None  # rejected before loading anything
+
+
+def test_more_than_ten_layers_warns():
+    from strata.engines.qwen_parts.options import parse_request
+
+    with pytest.warns(UserWarning, match="above the recommended 10"):
+        assert parse_request(12, {}).layers == 12
+
+
+def test_missing_weights_name_the_setting(tmp_path, monkeypatch, image):
+    monkeypatch.delenv("STRATA_QWEN_MODEL_PATH", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    usable, reason = get_engine("qwen").availability()
+    assert not usable and "STRATA_QWEN_MODEL_PATH" in reason
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "model_index.json").write_text("{}")
+    with pytest.raises(ModelUnavailable, match="missing component folder"):
+        get_engine("qwen", model_path=str(tmp_path / "partial")).decompose(image, 2, FAST)
+
+
+def test_resize_keeps_edge_colour():
+    layer = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    layer.paste((255, 0, 0, 255), (0, 0, 4, 8))
+    resized = np.asarray(resize_rgba(layer, (5, 5)))
+    visible = resized[resized[..., 3] > 0]
+    assert (visible[:, 0] >= 250).all() and (visible[:, 1:3] <= 5).all()
