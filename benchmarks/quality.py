@@ -96,7 +96,7 @@ def main() -> int:
     print("\n".join(f"FLAG {flag}" for flag in flags) or "classic beats k-means on every design.")
     print(f"\n({time.perf_counter() - start:.0f} s)")
     if args.json:
-        args.json.write_text(json.dumps([r.to_dict() for pair in pairs for r in pair], indent=2, default=str))
+        args.json.write_text(json.dumps([r.to_dict() for pair in pairs for r in pair], indent=2))
     return 1 if flags and args.strict else 0
 
 

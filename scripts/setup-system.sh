@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Chromium for the browser tests, Redis for the distributed mode.
+# System packages the test suite needs: Chromium for the browser tests.
 # Installs only what is missing; needs root (or sudo) the first time, does nothing afterwards.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -44,9 +44,11 @@ def free_port() -> int:
         return port
 
 
-def start(data_dir: Path, env: dict[str, str] | None = None, *, ready: bool = True) -> RunningServer:
+def start(
+    data_dir: Path, env: dict[str, str] | None = None, *, ready: bool = True, port: int | None = None
+) -> RunningServer:
     """Run ``python -m strata serve`` and wait until /readyz (or /healthz) answers 200."""
-    port = free_port()
+    port = port or free_port()
     log = data_dir.parent / f"server-{port}.log"
     full_env = {**os.environ, "STRATA_API_KEYS": API_KEY, **(env or {})}
     command = [sys.executable, "-m", "strata", "serve", "--port", str(port), "--data-dir", str(data_dir)]
@@ -78,8 +80,10 @@ def stop(server: RunningServer) -> None:
 
 
 @contextlib.contextmanager
-def running(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    server = start(data_dir, env)
+def running(
+    data_dir: Path, env: dict[str, str] | None = None, *, port: int | None = None
+) -> Iterator[RunningServer]:
+    server = start(data_dir, env, port=port)
     try:
         yield server
     finally:

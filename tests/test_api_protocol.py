@@ -1,4 +1,4 @@
-"""The task protocol over raw WebSocket and REST: auth, pings, polling, idempotency, outputs, hostile input."""
+"""The task protocol over raw WebSocket and REST: auth, pings, polling, idempotency, outputs, bad input."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import httpx
 import numpy as np
 import pytest
 import tifffile
-from http_loopback import Received, Reply, loopback_server
 from PIL import Image
 from websockets.sync.client import ClientConnection, connect
 
 import strata_server
+from http_loopback import Received, Reply, loopback_server
 from test_api_validation import IMAGE, task
 
 AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
@@ -28,7 +28,11 @@ AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[strata_server.RunningServer]:
-    env = {"STRATA_MAX_PIXELS": "1000000", "STRATA_ALLOW_HOSTS": "127.0.0.1", "STRATA_DELIVERY_BACKOFF": "0.05"}
+    env = {
+        "STRATA_MAX_PIXELS": "1000000",
+        "STRATA_ALLOW_HOSTS": "127.0.0.1",
+        "STRATA_DELIVERY_BACKOFF": "0.05",
+    }
     with strata_server.running(tmp_path_factory.mktemp("protocol") / "data", env) as running:
         yield running
 
@@ -42,7 +46,9 @@ def session(server: strata_server.RunningServer) -> Iterator[ClientConnection]:
         yield ws
 
 
-def call(ws: ClientConnection, body: dict[str, Any] | list[Any] | str, replies: int = 1) -> list[dict[str, Any]]:
+def call(
+    ws: ClientConnection, body: dict[str, Any] | list[Any] | str, replies: int = 1
+) -> list[dict[str, Any]]:
     ws.send(body if isinstance(body, str) else json.dumps(body if isinstance(body, list) else [body]))
     return [json.loads(ws.recv(60)) for _ in range(replies)]
 
@@ -56,11 +62,17 @@ def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
 # --- authentication and keep-alive --------------------------------------------------------------------
 
 
-def test_wrong_key_is_an_authentication_error_and_tasks_are_refused(server: strata_server.RunningServer) -> None:
+def test_wrong_key_is_an_authentication_error_and_tasks_are_refused(
+    server: strata_server.RunningServer,
+) -> None:
     with connect(server.ws) as ws:
         (reply,) = call(ws, {"taskType": "authentication", "apiKey": "wrong"})
         error = reply["errors"][0]
-        assert (error["code"], error["taskType"], error["taskUUID"]) == ("invalidApiKey", "authentication", None)
+        assert (error["code"], error["taskType"], error["taskUUID"]) == (
+            "invalidApiKey",
+            "authentication",
+            None,
+        )
         body = task()
         (reply,) = call(ws, body)
         assert reply["errors"][0]["code"] == "missingApiKey"
@@ -69,12 +81,19 @@ def test_wrong_key_is_an_authentication_error_and_tasks_are_refused(server: stra
 
 def test_ping_is_answered_with_pong_first(server: strata_server.RunningServer) -> None:
     with connect(server.ws) as ws:  # pings work before authentication too, as the SDK sends them early
-        assert call(ws, {"taskType": "ping", "ping": True}) == [{"data": [{"taskType": "ping", "pong": True}]}]
+        assert call(ws, {"taskType": "ping", "ping": True}) == [
+            {"data": [{"taskType": "ping", "pong": True}]}
+        ]
 
 
 def test_garbage_frames_get_errors_and_the_socket_survives(server: strata_server.RunningServer) -> None:
     with session(server) as ws:
-        for frame in ["{not json", "42", json.dumps(["not a task"]), json.dumps([{"taskType": "videoInference"}])]:
+        for frame in [
+            "{not json",
+            "42",
+            json.dumps(["not a task"]),
+            json.dumps([{"taskType": "videoInference"}]),
+        ]:
             (reply,) = call(ws, frame)
             assert reply["errors"][0]["code"] in ("invalidJSON", "invalidTaskType")
         assert call(ws, {"taskType": "ping", "ping": True})[0]["data"][0]["pong"] is True
@@ -83,7 +102,10 @@ def test_garbage_frames_get_errors_and_the_socket_survives(server: strata_server
 def test_rest_accepts_bearer_or_an_authentication_task(server: strata_server.RunningServer) -> None:
     url = f"{server.http}/v1"
     assert httpx.post(url, json=[task()], timeout=30).status_code == 401
-    assert httpx.post(url, json=[task()], headers={"Authorization": "Bearer nope"}, timeout=30).status_code == 401
+    assert (
+        httpx.post(url, json=[task()], headers={"Authorization": "Bearer nope"}, timeout=30).status_code
+        == 401
+    )
     assert httpx.post(url, json=[task()], headers=AUTH, timeout=30).status_code == 200
     auth = {"taskType": "authentication", "apiKey": strata_server.API_KEY}
     response = httpx.post(url, json=[auth, task(numberResults=2)], timeout=30)
@@ -96,7 +118,9 @@ def test_rest_accepts_bearer_or_an_authentication_task(server: strata_server.Run
 # --- results, polling, idempotency --------------------------------------------------------------------
 
 
-def test_async_acknowledges_then_get_response_returns_success_items(server: strata_server.RunningServer) -> None:
+def test_async_acknowledges_then_get_response_returns_success_items(
+    server: strata_server.RunningServer,
+) -> None:
     body = task(deliveryMethod="async", numberResults=2)
     with session(server) as ws:
         (ack,) = call(ws, body)
@@ -141,28 +165,44 @@ def test_url_outputs_expire_with_410_and_unknown_files_are_404(server: strata_se
     assert len(tifffile.TiffFile(io.BytesIO(first.content)).pages) == 3
     # Let the ttl pass: move the expiry into the past, as the clock would.
     with sqlite3.connect(server.data_dir / "strata.sqlite3") as db:
-        db.execute("UPDATE files SET expires_at = ? WHERE file_id = ?", (time.time() - 1, reply["data"][0]["imageUUID"]))
+        db.execute(
+            "UPDATE files SET expires_at = ? WHERE file_id = ?",
+            (time.time() - 1, reply["data"][0]["imageUUID"]),
+        )
     assert httpx.get(url, timeout=10).status_code == 410
     assert httpx.get(f"{server.http}/v1/outputs/{uuid.uuid4()}.tiff", timeout=10).status_code == 404
     assert httpx.get(f"{server.http}/v1/outputs/..%2Fstrata.sqlite3", timeout=10).status_code == 404
 
 
-def test_image_upload_then_reference_by_uuid_and_by_generated_uuid(server: strata_server.RunningServer) -> None:
+def test_image_upload_then_reference_by_uuid_and_by_generated_uuid(
+    server: strata_server.RunningServer,
+) -> None:
     upload = {"taskType": "imageUpload", "taskUUID": str(uuid.uuid4()), "image": IMAGE}
     with session(server) as ws:
         (uploaded,) = call(ws, upload)
         item = uploaded["data"][0]
-        assert item["taskUUID"] == upload["taskUUID"] and httpx.get(item["imageURL"], timeout=10).status_code == 200
-        (by_upload,) = call(ws, task(**{"inputs.referenceImages": [item["imageUUID"]], "outputFormat": "PNG"}))
+        assert (
+            item["taskUUID"] == upload["taskUUID"]
+            and httpx.get(item["imageURL"], timeout=10).status_code == 200
+        )
+        (by_upload,) = call(
+            ws, task(**{"inputs.referenceImages": [item["imageUUID"]], "outputFormat": "PNG"})
+        )
         generated = by_upload["data"][0]["imageUUID"]
-        (by_generated,) = call(ws, task(**{"inputs.referenceImages": [{"image": generated}], "outputFormat": "PNG"}))
-    original = np.asarray(Image.open(io.BytesIO(base64.b64decode(IMAGE.split(",")[1]))).convert("RGBA"), np.int16)
+        (by_generated,) = call(
+            ws, task(**{"inputs.referenceImages": [{"image": generated}], "outputFormat": "PNG"})
+        )
+    original = np.asarray(
+        Image.open(io.BytesIO(base64.b64decode(IMAGE.split(",")[1]))).convert("RGBA"), np.int16
+    )
     for reply in (by_upload, by_generated):
         composite = Image.open(io.BytesIO(httpx.get(reply["data"][0]["imageURL"], timeout=10).content))
         assert np.abs(np.asarray(composite.convert("RGBA"), np.int16) - original).max() <= 1
 
 
-def test_webhook_gets_one_post_per_item_and_upload_endpoint_gets_the_file(server: strata_server.RunningServer) -> None:
+def test_webhook_gets_one_post_per_item_and_upload_endpoint_gets_the_file(
+    server: strata_server.RunningServer,
+) -> None:
     with loopback_server(lambda request: Reply(200)) as hook:
         body = task(numberResults=2, webhookURL=f"{hook.url}/hook?token=t", uploadEndpoint=f"{hook.url}/put")
         with session(server) as ws:

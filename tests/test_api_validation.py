@@ -63,6 +63,15 @@ def task(**changes: Any) -> dict[str, Any]:
 
 
 DELETE = object()
+
+
+def accelerator(option: str, value: Any) -> tuple[dict[str, Any], str, str]:
+    """An out-of-range ``acceleratorOptions.<option>`` case."""
+    code = "invalid" + option[0].upper() + option[1:]
+    return {f"acceleratorOptions.{option}": value}, code, f"acceleratorOptions.{option}"
+
+
+ULTRALYTICS = "advancedFeatures.ultralytics"
 V1 = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # a version-1 UUID
 
 # (changes, expected code, expected parameter)
@@ -120,16 +129,16 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"lora": [{"model": "a", "transformer": "mid"}]}, "invalidTransformer", "lora[0].transformer"),
     ({"lora": [{"weight": 1}]}, "missingModel", "lora[0].model"),
     ({"lora": [{"model": "civitai:1@2"}]}, "unsupportedParameter", "lora"),
-    ({"acceleratorOptions": {"fbCacheThreshold": 2}}, "invalidFbCacheThreshold", "acceleratorOptions.fbCacheThreshold"),
-    ({"acceleratorOptions": {"teaCacheDistance": -0.1}}, "invalidTeaCacheDistance", "acceleratorOptions.teaCacheDistance"),
-    ({"acceleratorOptions": {"dbCacheThreshold": 1.5}}, "invalidDbCacheThreshold", "acceleratorOptions.dbCacheThreshold"),
-    ({"acceleratorOptions": {"dbCacheSkipInterval": 0}}, "invalidDbCacheSkipInterval", "acceleratorOptions.dbCacheSkipInterval"),
-    ({"acceleratorOptions": {"cacheMaxConsecutiveSteps": 6}}, "invalidCacheMaxConsecutiveSteps", "acceleratorOptions.cacheMaxConsecutiveSteps"),
-    ({"acceleratorOptions": {"cacheStartStep": -1}}, "invalidCacheStartStep", "acceleratorOptions.cacheStartStep"),
-    ({"acceleratorOptions": {"cacheEndStepPercentage": 101}}, "invalidCacheEndStepPercentage", "acceleratorOptions.cacheEndStepPercentage"),
-    ({"acceleratorOptions": {"cacheDistance": 3}}, "invalidCacheDistance", "acceleratorOptions.cacheDistance"),
+    accelerator("fbCacheThreshold", 2),
+    accelerator("teaCacheDistance", -0.1),
+    accelerator("dbCacheThreshold", 1.5),
+    accelerator("dbCacheSkipInterval", 0),
+    accelerator("cacheMaxConsecutiveSteps", 6),
+    accelerator("cacheStartStep", -1),
+    accelerator("cacheEndStepPercentage", 101),
+    accelerator("cacheDistance", 3),
     ({"acceleratorOptions": {"teaCache": True}}, "unsupportedParameter", "acceleratorOptions"),
-    ({"advancedFeatures": {"ultralytics": {"confidence": 0.5}}}, "unsupportedParameter", "advancedFeatures.ultralytics"),
+    ({ULTRALYTICS: {"inpaintSize": 512}}, "unsupportedParameter", ULTRALYTICS),
     ({"controlNet": [{"model": "x", "guideImage": IMAGE}]}, "unsupportedParameter", "controlNet"),
     ({"maskImage": IMAGE}, "unsupportedParameter", "maskImage"),
 ]  # fmt: skip
@@ -176,7 +185,9 @@ def test_invalid_parameter_over_rest(
 
 
 def test_enumerated_errors_list_allowed_values(server: strata_server.RunningServer) -> None:
-    replies = ws_exchange(server, [[task(outputType="PNG")], [task(deliveryMethod="x")], [task(model="m")]], 3)
+    replies = ws_exchange(
+        server, [[task(outputType="PNG")], [task(deliveryMethod="x")], [task(model="m")]], 3
+    )
     allowed = {r["errors"][0]["parameter"]: r["errors"][0]["allowedValues"] for r in replies}
     assert allowed == {
         "outputType": ["URL", "dataURI", "base64Data"],

@@ -37,12 +37,13 @@ def write_recipe(folder: Path, operations: list[dict]) -> Path:
 
 
 def test_edit_writes_psd_and_png_with_the_edit_applied(tmp_path, layers_dir):
+    """A layered PSD in, the edited PSD and PNG layers out: the moved and tinted layers changed, nothing else."""
     recipe = write_recipe(
         tmp_path,
         [{"op": "move", "layer": 1, "dx": -100, "dy": 20}, {"op": "tint", "layer": 2, "color": "#ff0000"}],
     )
     out = tmp_path / "edited"
-    result = strata_cli("edit", str(layers_dir), "--recipe", str(recipe), "--out", str(out), "--format", "psd,png")
+    result = strata_cli("edit", str(DESIGN), "--recipe", str(recipe), "--out", str(out), "--format", "psd,png")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
         "composite.png", "layer_00.png", "layer_01.png", "layer_02.png", "layers.psd"

@@ -45,16 +45,27 @@ def pixels(stack):
     return np.stack([np.asarray(layer) for layer in stack.layers])
 
 
-def test_layers_are_rgba_on_the_input_canvas(engine, image):
-    stack = run(engine, image, layers=3)
-    assert len(stack) == 3
-    assert all(layer.mode == "RGBA" and layer.size == (96, 64) for layer in stack.layers)
-    assert stack.metadata["bucket"] == [768, 512]
-    assert stack.metadata["forwards_computed"] == 4 and stack.metadata["forwards_reused"] == 0
+@pytest.fixture(scope="session")
+def base(engine, image):
+    """The FAST request's layers: CFG on (default 4.0), seed 7, two steps."""
+    return run(engine, image)
 
 
-def test_requested_canvas_size(engine, image):
-    assert run(engine, image, width=50, height=40).size == (50, 40)
+@pytest.fixture(scope="session")
+def seed_eight(engine, image):
+    return pixels(run(engine, image, seed=8))
+
+
+def test_layers_are_rgba_on_the_input_canvas(base):
+    assert len(base) == 2
+    assert all(layer.mode == "RGBA" and layer.size == (96, 64) for layer in base.layers)
+    assert base.metadata["bucket"] == [768, 512]
+    assert base.metadata["forwards_computed"] == 4 and base.metadata["forwards_reused"] == 0
+
+
+def test_layer_count_and_requested_canvas(engine, image):
+    stack = run(engine, image, layers=3, width=50, height=40)
+    assert len(stack) == 3 and stack.size == (50, 40)
 
 
 def test_layers_match_stock_pipeline_in_order(engine, image):
@@ -71,52 +82,56 @@ def test_layers_match_stock_pipeline_in_order(engine, image):
     assert [np.asarray(layer).tolist() for layer in stack.layers] == [np.asarray(x).tolist() for x in stock]
 
 
-def test_same_seed_same_layers_other_seed_differs(engine, image):
-    first, again, other = run(engine, image), run(engine, image), run(engine, image, seed=8)
-    assert np.array_equal(pixels(first), pixels(again))
-    assert not np.array_equal(pixels(first), pixels(other))
+def test_same_seed_same_layers_other_seed_differs(engine, image, base, seed_eight):
+    assert np.array_equal(pixels(run(engine, image)), pixels(base))
+    assert not np.array_equal(pixels(base), seed_eight)
 
 
-def test_cfg_off_runs_one_forward_per_step_and_ignores_negative_prompt(engine, image):
+def test_cfg_off_runs_one_forward_per_step_and_ignores_negative_prompt(engine, image, base):
     off = run(engine, image, true_cfg_scale=1.0, negative_prompt="blurry")
     off_other_negative = run(engine, image, cfg_scale=0.5, negative_prompt="sharp")
     assert off.metadata["forwards_computed"] == 2 and not off.metadata["cfg"]
     assert np.array_equal(pixels(off), pixels(off_other_negative))
+    assert not np.array_equal(pixels(off), pixels(base))
+    # true_cfg_scale (settings.trueCFGScale) wins over cfg_scale (CFGScale)
     on = run(engine, image, cfg_scale=1.0, true_cfg_scale=4.0)
-    assert on.metadata["forwards_computed"] == 4 and on.metadata["guidance"] == 4.0
-    assert not np.array_equal(pixels(on), pixels(off))
+    assert on.metadata["forwards_computed"] == 4 and np.array_equal(pixels(on), pixels(base))
 
 
 def test_auto_caption_is_cached_per_image_and_language(engine, image):
     cache = engine.caption_cache
     hits, misses = cache.hits, cache.misses
-    first = run(engine, image, prompt="")
-    second = run(engine, image, prompt="")
+    first = run(engine, image, prompt="", steps=1)
+    second = run(engine, image, prompt="", steps=1)
     assert first.metadata["auto_caption"] and first.metadata["prompt"] == second.metadata["prompt"]
     assert (cache.hits - hits, cache.misses - misses) == (1, 1)
-    run(engine, image, prompt="", caption_language="zh")
+    run(engine, image, prompt="", caption_language="zh", steps=1)
     assert cache.misses - misses == 2
 
 
-def test_number_results_share_one_prompt_encoding(engine, image, monkeypatch):
+def test_number_results_share_one_prompt_encoding(engine, image, monkeypatch, base, seed_eight):
     calls = []
     original = engine._pipe._get_qwen_prompt_embeds
-    monkeypatch.setattr(engine._pipe, "_get_qwen_prompt_embeds", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        engine._pipe, "_get_qwen_prompt_embeds", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     stacks = engine.decompose_all(image, 2, {**FAST, "number_results": 2})
     assert len(calls) == 2  # prompt and negative prompt, once for both results
     assert [s.metadata["seed"] for s in stacks] == [7, 8]
-    assert np.array_equal(pixels(stacks[1]), pixels(run(engine, image, seed=8)))
+    assert np.array_equal(pixels(stacks[0]), pixels(base)) and np.array_equal(pixels(stacks[1]), seed_eight)
 
 
-@pytest.mark.parametrize("name", sorted(SCHEDULERS))
-def test_every_scheduler_mapping_runs(engine, image, name):
+@pytest.mark.parametrize("name", [n for n in SCHEDULERS if n not in ("Euler", "UniPC")])
+def test_every_scheduler_mapping_runs(engine, image, base, name):
     stack = run(engine, image, scheduler=name.upper())
     assert stack.metadata["scheduler"] == name
     assert all(np.asarray(layer).std() > 0 for layer in stack.layers)
+    same_as_default = np.array_equal(pixels(stack), pixels(base))
+    assert same_as_default == (name == "FlowMatchEulerDiscreteScheduler")
 
 
-def test_scheduler_alias_equals_default_and_bad_name_lists_allowed(engine, image):
-    assert np.array_equal(pixels(run(engine, image, scheduler="Euler")), pixels(run(engine, image)))
+def test_scheduler_alias_and_bad_name_lists_allowed(engine, image, base):
+    assert np.array_equal(pixels(run(engine, image, scheduler="euler")), pixels(base))
     with pytest.raises(InvalidParameter) as info:
         run(engine, image, scheduler="DPM++ 2M Karras")
     assert info.value.allowed_values == list(SCHEDULERS)
@@ -135,8 +150,7 @@ def test_progress_then_cancel_stops_before_decode(engine, image, monkeypatch):
             should_cancel=lambda: len(seen) >= 2,
         )
     assert len(seen) == 2 and decodes == []
-    done = []
-    run(engine, image, steps=3).layers  # the engine still works after a cancel
+    done = []  # the engine still works after a cancel
     engine.decompose(image, 2, {**FAST, "steps": 3}, progress=lambda f, s: done.append(f))
     assert done == sorted(done) and done[-1] == 1.0
 
@@ -171,14 +185,13 @@ def lora_dir(checkpoint, tmp_path_factory):
 def test_lora_applies_switches_by_phase_and_restores(engine, checkpoint, image, lora_dir, monkeypatch):
     monkeypatch.setenv("STRATA_LORA_DIR", str(lora_dir))
     fresh = get_engine("qwen", model_path=str(checkpoint))
-    base = pixels(run(fresh, image, steps=4))
+    fresh_layers = pixels(run(fresh, image))
     outputs = {}
     for phase in ("both", "high", "low"):
         lora = [{"model": "test:style@1", "weight": 1.0, "transformer": phase}]
-        outputs[phase] = pixels(run(engine, image, steps=4, lora=lora))
-    assert not np.array_equal(outputs["both"], base)
-    assert len({o.tobytes() for o in [base, *outputs.values()]}) == 4
-    assert np.array_equal(pixels(run(engine, image, steps=4)), base)
+        outputs[phase] = pixels(run(engine, image, lora=lora))
+    assert len({o.tobytes() for o in [fresh_layers, *outputs.values()]}) == 4
+    assert np.array_equal(pixels(run(engine, image)), fresh_layers)
 
 
 def test_lora_phase_halves():
@@ -203,13 +216,13 @@ CACHES = {
 
 @pytest.fixture(scope="session")
 def uncached(engine, image):
-    return pixels(run(engine, image, steps=6))
+    return pixels(run(engine, image, steps=4))
 
 
 @pytest.mark.parametrize("method", CACHES)
 def test_cache_at_threshold_zero_equals_uncached(engine, image, uncached, method):
-    stack = run(engine, image, steps=6, accelerators={method: True, CACHES[method]: 0.0})
-    assert stack.metadata["forwards_reused"] == 0 and stack.metadata["forwards_computed"] == 12
+    stack = run(engine, image, steps=4, accelerators={method: True, CACHES[method]: 0.0})
+    assert stack.metadata["forwards_reused"] == 0 and stack.metadata["forwards_computed"] == 8
     assert np.array_equal(pixels(stack), uncached)
 
 

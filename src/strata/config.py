@@ -71,8 +71,6 @@ class Settings(BaseSettings):
     #: Attempts for a webhook POST or an ``uploadEndpoint`` PUT before giving up.
     delivery_attempts: int = Field(3, ge=1, le=10)
     delivery_timeout: float = Field(10.0, gt=0)
-    #: Seconds before the second attempt; doubled for each further one.
-    delivery_backoff: float = Field(0.5, ge=0)
     #: Seconds before the first delivery retry; doubled for each further one.
     delivery_backoff: float = Field(0.5, ge=0, le=60)
 

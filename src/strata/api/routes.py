@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -106,10 +107,9 @@ async def websocket(ws: WebSocket) -> None:
 
     async def send(frame: dict[str, Any]) -> None:
         async with lock:
-            try:
+            # A client that left misses this frame; its tasks stay pollable with getResponse.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await ws.send_text(json.dumps(frame))
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                pass  # the client left; its tasks stay pollable with getResponse
 
     session = Session(ctx, send, base_url(ws, ctx), authenticated=False, push=True)
     try:

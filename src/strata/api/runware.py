@@ -50,10 +50,26 @@ ENGINE_OPTIONS = {
     "ultralytics": "ultralytics",
 }
 #: Runware features of other model families: refused rather than silently ignored.
-FOREIGN_FEATURES = (
-    "controlNet ipAdapters lycoris embeddings refiner outpaint instantID puLID photoMaker acePlusPlus "
-    "maskImage seedImage strength vae upscaleFactor maskMargin clipSkip promptWeighting"
-).split()
+FOREIGN_FEATURES = [
+    "controlNet",
+    "ipAdapters",
+    "lycoris",
+    "embeddings",
+    "refiner",
+    "outpaint",
+    "instantID",
+    "puLID",
+    "photoMaker",
+    "acePlusPlus",
+    "maskImage",
+    "seedImage",
+    "strength",
+    "vae",
+    "upscaleFactor",
+    "maskMargin",
+    "clipSkip",
+    "promptWeighting",
+]
 _FOREIGN_ADVANCED = ("layerDiffuse", "hiresFix", "fluxKontext", "regionalPrompting", "watermark")
 _ACCELERATOR_ALIASES = {
     "fbcache": "fbCache",

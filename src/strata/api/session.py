@@ -141,6 +141,7 @@ class Session:
             await self.send({"errors": [error_object(error, "getResponse", task_uuid)]})
             return
         await self.send(poll_answer(found))
+        task_uuid = found.record.task_uuid if isinstance(found, TaskHandle) else found.task_uuid
         if isinstance(found, TaskHandle) and self.push and task_uuid not in self._pushing:
             self._pushing.add(task_uuid)
             self.spawn(self._push_when_done(found))

@@ -12,7 +12,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console, Group
@@ -49,25 +49,17 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score an engine on layered designs: RGB L1 / alpha IoU after 0..5 edits, PSNR, speed."""
-    if granularity not in GRANULARITIES:
-        raise InvalidParameter(
-            f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
-            parameter="granularity",
-            allowed_values=list(GRANULARITIES),
-        )
-    if max_side is not None and max_side < MIN_SIDE:
-        raise InvalidParameter(
-            f"--max-side must be at least {MIN_SIDE}, got {max_side}", parameter="max_side"
-        )
+    _check_options(granularity, max_side)
     paths = find_designs(dataset)
     if json_out is not None and str(json_out) != "-":
         _check_writable(json_out)
     decompose = engine_decomposer(engine, layers)
-    err = Console(stderr=True)
-    with err.status("evaluating") as status:
+    done: list[str] = []
+    with Console(stderr=True).status("evaluating") as status:
 
         def progress(result: DesignResult) -> None:
-            status.update(f"evaluated {result.name}")
+            done.append(result.name)
+            status.update(f"evaluated {result.name} ({len(done)}/{len(paths)})")
 
         truths = (load_ground_truth(path, granularity, max_side) for path in paths)
         report = evaluate(
@@ -80,7 +72,7 @@ def eval_command(
             on_result=progress,
         )
     if json_out is not None and str(json_out) == "-":
-        print(json.dumps(_finite(report.to_dict()), indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
         return
     Console().print(results_table(report))
     if json_out is not None:
@@ -147,6 +139,19 @@ def _number(value: float | None) -> str:
     return "skipped" if value is None else f"{value:.3f}"
 
 
+def _check_options(granularity: str, max_side: int | None) -> None:
+    if granularity not in GRANULARITIES:
+        raise InvalidParameter(
+            f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
+            parameter="granularity",
+            allowed_values=list(GRANULARITIES),
+        )
+    if max_side is not None and max_side < MIN_SIDE:
+        raise InvalidParameter(
+            f"--max-side must be at least {MIN_SIDE}, got {max_side}", parameter="max_side"
+        )
+
+
 def _check_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -156,15 +161,4 @@ def _check_writable(path: Path) -> None:
 def _write_json(path: Path, report: Report) -> None:
     from strata.exporters import atomic_write
 
-    atomic_write(path, (json.dumps(_finite(report.to_dict()), indent=2) + "\n").encode())
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no infinity or NaN: write them as null (an exact reconstruction has PSNR = inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    atomic_write(path, (json.dumps(report.to_dict(), indent=2) + "\n").encode())

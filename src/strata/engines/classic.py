@@ -61,8 +61,10 @@ from strata.layers import LayerStack
 
 #: Foreground threshold on a textured background, where the model is only a median filter.
 TEXTURED_TOL = 0.12
-#: Upper bound on elements per image: past it, a "design" is noise and more layers mean nothing.
-MAX_ELEMENTS = 600
+#: Elements per image: one per this many pixels, within bounds. Past it a "design" is noise or a
+#: screenshot, and what is left stays in the background layer (exact, just not separated).
+PIXELS_PER_ELEMENT = 3000
+ELEMENT_BOUNDS = (40, 400)
 
 
 class ClassicEngine:
@@ -153,9 +155,9 @@ def _find_elements(
         image=rgb,
         tol=tol,
         min_area=max(6, round(height * width * 4e-6)) * (4 if textured else 1),
-        max_groups=300,
+        max_groups=150,
         max_kernel=max(3, round(0.02 * max(height, width))),
-        max_elements=MAX_ELEMENTS,
+        max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
     peel(ctx, foreground, background, 0, 0, depth=1)
     return ctx.elements

@@ -76,20 +76,27 @@ class Report:
         return float(np.mean(values)) if values else math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: settings, per-design scores and means per edit level."""
-        return {
-            "engine": self.engine,
-            "layers": self.layers,
-            "granularity": self.granularity,
-            "max_side": self.max_side,
-            "designs": [_design_dict(d) for d in self.designs],
-            "mean": {
-                "edits": [dict(zip(("l1", "iou"), self.mean(k), strict=True)) for k in range(MAX_EDITS + 1)],
-                "psnr": self.mean_of("psnr"),
-                "max_error": max((d.max_error for d in self.designs), default=math.nan),
-                "seconds_per_megapixel": self.mean_of("seconds_per_megapixel"),
-            },
-        }
+        """A JSON-ready summary: settings, per-design scores and means per edit level.
+
+        JSON has no infinity or NaN, so those are written as None (an exact reconstruction has PSNR inf).
+        """
+        return _finite(
+            {
+                "engine": self.engine,
+                "layers": self.layers,
+                "granularity": self.granularity,
+                "max_side": self.max_side,
+                "designs": [_design_dict(d) for d in self.designs],
+                "mean": {
+                    "edits": [
+                        dict(zip(("l1", "iou"), self.mean(k), strict=True)) for k in range(MAX_EDITS + 1)
+                    ],
+                    "psnr": self.mean_of("psnr"),
+                    "max_error": max((d.max_error for d in self.designs), default=math.nan),
+                    "seconds_per_megapixel": self.mean_of("seconds_per_megapixel"),
+                },
+            }
+        )
 
 
 def load_dataset(
@@ -193,3 +200,13 @@ def _design_dict(d: DesignResult) -> dict[str, Any]:
         "seconds_per_megapixel": d.seconds_per_megapixel,
         "reference_psnr": d.reference_psnr,
     }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -38,12 +38,12 @@ def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> B
     small = _downscale(image, _MODEL_PIXELS)
     small_valid = np.ones(small.shape[:2], bool) if valid is None else _downscale_mask(valid, small.shape)
     seed = _best_seed(small, small_valid)
-    fill, inliers = fit_fill(small, small_valid, seed, TOL, degree=2)
+    model, inliers = fit_fill(small, small_valid, seed, TOL, degree=2)
     explained = float(inliers.sum()) / max(1, int(small_valid.sum()))
-    residual = max_diff(small, fill.render())[inliers]
+    residual = max_diff(small, model)[inliers]
     spread = float(np.percentile(residual, 95)) if residual.size else 1.0
     if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL:
-        return Background(fill.render(height, width), False, explained)
+        return Background(_upscale(model, height, width), False, explained)
     return Background(_median_model(small, height, width), True, explained)
 
 
@@ -103,6 +103,12 @@ def _downscale(image: np.ndarray, pixels: int) -> np.ndarray:
         return image
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _upscale(model: np.ndarray, height: int, width: int) -> np.ndarray:
+    if model.shape[:2] == (height, width):
+        return model
+    return cv2.resize(model, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _downscale_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

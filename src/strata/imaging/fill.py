@@ -76,11 +76,12 @@ def dominant_colour(pixels: np.ndarray) -> np.ndarray:
 
 def fit_fill(
     image: np.ndarray, mask: np.ndarray, seed: np.ndarray, tol: float, degree: int, rounds: int = 3
-) -> tuple[Fill, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Fit a fill to the pixels of ``mask`` near ``seed``, re-selecting inliers against the model.
 
-    The rounds run on a regular subsample of the box (a smooth model needs no more); the returned
-    inlier mask (pixels of ``mask`` within ``tol`` of the fill) is at full resolution.
+    Returns the fill rendered over the box (float32 (h, w, 3)) and its inlier mask (pixels of ``mask``
+    within ``tol`` of it). The rounds run on a regular subsample of the box: a smooth model needs no
+    more.
     """
     h, w = mask.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
@@ -101,8 +102,8 @@ def fit_fill(
         found = _least_squares(terms[inliers][:, :n], sub[inliers].astype(np.float64))
         coef = np.vstack([found, np.zeros((_n_terms(degree) - n, 3))])
         inliers = sub_mask & (max_diff(sub, (terms @ coef).astype(np.float32)) < tol)
-    fill = Fill(coef, degree, h, w)
-    return fill, mask & (max_diff(image, fill.render()) < tol)
+    colour = Fill(coef, degree, h, w).render()
+    return colour, mask & (max_diff(image, colour) < tol)
 
 
 def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -109,9 +109,9 @@ def _flat_fill(
             if not seeds or np.abs(seeds[0] - seed).max() >= SHAPE_TOL:
                 seeds.append(seed)
     for seed in seeds:
-        fill, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
+        colour, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
         if best is None or solid.sum() > best[1].sum():
-            best = fill.render(), solid
+            best = colour, solid
     if best is None or best[1].sum() < 3:
         return None
     colour, solid = best
@@ -214,7 +214,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
     none = np.zeros_like(group)
     if group.sum() < 2000:
         return none
-    fill, solid = fit_fill(image, group, dominant_colour(image[group]), SHAPE_TOL, degree=0)
+    _, solid = fit_fill(image, group, dominant_colour(image[group]), SHAPE_TOL, degree=0)
     solid = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
     if count <= 1:

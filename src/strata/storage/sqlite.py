@@ -123,7 +123,8 @@ class SQLiteStorage:
     def get_file(self, kind: FileKind, file_id: str) -> StoredFile | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT file_id, name, media_type, size, expires_at FROM files WHERE kind = ? AND file_id = ?",
+                "SELECT file_id, name, media_type, size, expires_at FROM files"
+                " WHERE kind = ? AND file_id = ?",
                 (kind.value, file_id),
             ).fetchone()
         return None if row is None else StoredFile(*row)
@@ -180,7 +181,7 @@ def _task_from_row(row: tuple[object, ...]) -> TaskRecord:
     return TaskRecord(
         task_uuid=str(uuid),
         task_type=str(task_type),
-        status=TaskStatus(status),
+        status=TaskStatus(str(status)),
         fingerprint=str(fingerprint),
         number_results=int(number),  # type: ignore[call-overload]
         results=json.loads(str(results)),

@@ -102,8 +102,9 @@ class TaskService:
         if existing is not None:
             return existing
         if self._queue.full():
+            waiting = self._queue.qsize()
             raise Overloaded(
-                f"the server is busy: {self._queue.qsize()} tasks are waiting (STRATA_QUEUE_SIZE); retry later"
+                f"the server is busy: {waiting} tasks are waiting (STRATA_QUEUE_SIZE); retry later"
             )
         record = TaskRecord(
             spec.task_uuid, "imageInference", fingerprint=spec.fingerprint, number_results=spec.number_results

@@ -45,7 +45,8 @@ export class CanvasView {
     this.editor.layers.forEach((layer, index) => {
       if (layer.hidden) return;
       ctx.save();
-      ctx.globalAlpha = layer.opacity;
+      const preview = this.opacityPreview;
+      ctx.globalAlpha = preview && preview.index === index ? preview.value : layer.opacity;
       this.applyPreview(ctx, index);
       ctx.drawImage(layer.img, 0, 0);
       ctx.restore();
@@ -131,7 +132,7 @@ export class CanvasView {
   }
 
   down(e) {
-    if (this.editor.busy || !this.editor.layers.length) return;
+    if (!this.enabled || this.editor.busy || !this.editor.layers.length) return;
     this.flushNudge();
     const p = this.point(e);
     const target = this.hit(p);
@@ -150,7 +151,7 @@ export class CanvasView {
     const d = this.drag;
     const p = this.point(e);
     if (!d) {
-      const target = this.editor.layers.length ? this.hit(p) : null;
+      const target = this.enabled && this.editor.layers.length ? this.hit(p) : null;
       this.canvas.style.cursor = !target ? "default" : target.mode === "move" ? "move" : target.mode === "scale" ? "nwse-resize" : "grab";
       return;
     }

@@ -1,0 +1,108 @@
+"""Speed and peak memory of the classic engine: seconds per megapixel at about 1, 2 and 4 MP, N = 4 and 8.
+
+The input is the sample poster (``examples/make_examples.py``) rendered at each size. Every measurement
+runs in a fresh subprocess with OpenCV and BLAS limited to 2 threads: one warm-up decomposition, then
+the best of ``--repeat`` timed runs; the peak memory is the subprocess's maximum resident set size
+(``ru_maxrss``), interpreter and libraries included.
+
+Usage: python benchmarks/classic_speed.py [--repeat 2] [--sizes 1,2,4] [--layers 4,8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+THREAD_ENV = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+def make_input(megapixels: float, folder: Path) -> Path:
+    """The poster resized to about ``megapixels``, written as PNG (rendered here, not in the child,
+    so that the child's peak memory is the engine's)."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_examples import render
+
+    poster = render()
+    scale = (megapixels * 1e6 / (poster.width * poster.height)) ** 0.5
+    path = folder / f"poster_{megapixels:g}mp.png"
+    poster.resize((round(poster.width * scale), round(poster.height * scale))).save(path)
+    return path
+
+
+def measure(path: Path, layers: int, repeat: int) -> dict[str, float]:
+    """Run in the child: decompose the image at ``path`` and report time and memory."""
+    import resource
+
+    from strata.engines.classic import ClassicEngine
+    from strata.imaging.decode import open_image
+
+    image = open_image(path)
+    engine = ClassicEngine()
+    engine.load()
+    engine.decompose(image, layers)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        engine.decompose(image, layers)
+        best = min(best, time.perf_counter() - start)
+    pixels = image.width * image.height / 1e6
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"width": image.width, "height": image.height, "mp": pixels, "s": best, "peak_mb": peak_mb}
+
+
+def run_child(path: Path, layers: int, repeat: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", f"{path},{layers},{repeat}"]
+    env = {**os.environ, **THREAD_ENV}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def hardware() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--sizes", default="1,2,4", help="megapixels, comma-separated")
+    parser.add_argument("--layers", default="4,8", help="layer counts, comma-separated")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        path, layers, repeat = args.child.rsplit(",", 2)
+        print(json.dumps(measure(Path(path), int(layers), int(repeat))))
+        return
+    print(f"classic engine speed, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"hardware: {hardware()}; threads capped at 2")
+    print(f"{'size':>11} {'MP':>5} {'N':>3} {'seconds':>8} {'s/MP':>6} {'peak MB':>8}")
+    with tempfile.TemporaryDirectory() as folder:
+        for mp in (float(v) for v in args.sizes.split(",")):
+            path = make_input(mp, Path(folder))
+            for layers in (int(v) for v in args.layers.split(",")):
+                report(run_child(path, layers, args.repeat), layers)
+
+
+def report(r: dict[str, float], layers: int) -> None:
+    size = f"{r['width']}x{r['height']}"
+    print(f"{size:>11} {r['mp']:5.2f} {layers:3d} {r['s']:8.3f} {r['s'] / r['mp']:6.3f} {r['peak_mb']:8.0f}")
+
+
+if __name__ == "__main__":
+    main()

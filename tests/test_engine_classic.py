@@ -1,0 +1,234 @@
+"""The classic engine: layer count, exactness, element layers, policies, input modes, progress."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import strata
+from strata.engines import get_engine
+from strata.engines.classic import ClassicEngine
+from strata.errors import Cancelled, InvalidParameter, UnsupportedParameter
+from strata.imaging.compose import reconstruction_error
+from strata.imaging.decode import open_image
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTER = ROOT / "examples" / "poster.png"
+POSTERS = sorted(Path("/work/shared/data/posters").glob("*.png")) or sorted(
+    (ROOT.parent / "shared" / "data" / "posters").glob("*.png")
+)
+
+
+def small(image: Image.Image, side: int) -> Image.Image:
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+
+
+@pytest.fixture(scope="module")
+def poster() -> Image.Image:
+    return open_image(POSTER)
+
+
+@pytest.fixture(scope="module")
+def poster_stack(poster: Image.Image) -> strata.LayerStack:
+    return ClassicEngine().decompose(poster, 8)
+
+
+def assert_exact(stack: strata.LayerStack, image: Image.Image) -> None:
+    max_error, _ = reconstruction_error(stack.arrays(), np.asarray(image))
+    assert max_error <= 1.0, f"composite differs from the input by {max_error:.3f}/255"
+
+
+def element_alpha(stack: strata.LayerStack) -> np.ndarray:
+    return np.stack([a[..., 3] for a in stack.arrays()[1:]])
+
+
+def test_registry_and_contract() -> None:
+    engine = get_engine("classic")
+    assert engine.name == "classic"
+    assert engine.availability()[0] is True
+    caps = engine.capabilities
+    assert (caps.min_layers, caps.max_layers, caps.default_layers) == (2, 20, 4)
+
+
+@pytest.mark.parametrize("layers", range(2, 21))
+def test_exactly_n_layers_with_an_opaque_background(poster: Image.Image, layers: int) -> None:
+    image = small(poster, 360)
+    stack = ClassicEngine().decompose(image, layers)
+    assert len(stack) == layers == len(stack.names)
+    assert stack.names[0] == "background"
+    assert stack.size == image.size
+    assert (stack.arrays()[0][..., 3] == 255).all()
+    assert_exact(stack, image)
+
+
+def test_poster_is_exact_at_full_size(poster: Image.Image, poster_stack: strata.LayerStack) -> None:
+    assert_exact(poster_stack, poster)
+    assert_exact(ClassicEngine().decompose(poster, 4), poster)
+
+
+@pytest.mark.skipif(not POSTERS, reason="shared posters not present")
+@pytest.mark.parametrize("path", POSTERS, ids=lambda p: p.name)
+def test_real_posters_are_exact(path: Path) -> None:
+    image = small(open_image(path), 480)
+    for layers in (3, 8):
+        assert_exact(ClassicEngine().decompose(image, layers), image)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_images_are_exact(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, size=(97 + seed * 31, 131, 3), dtype=np.uint8)
+    image = Image.fromarray(noise, "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x, y = (int(v) for v in rng.integers(0, 100, 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.rectangle([x, y, x + 30, y + 20], fill=colour)
+    for layers in (2, 5, 20):
+        assert_exact(ClassicEngine().decompose(image, layers), image)
+
+
+def test_tiny_and_flat_images() -> None:
+    for size in ((1, 1), (2, 3), (17, 5)):
+        image = Image.new("RGB", size, (10, 200, 30))
+        stack = ClassicEngine().decompose(image, 3)
+        assert len(stack) == 3
+        assert_exact(stack, image)
+
+
+def test_background_is_completed_under_elements(poster: Image.Image, poster_stack: strata.LayerStack) -> None:
+    background = poster_stack.arrays()[0].astype(int)
+    image = np.asarray(poster).astype(int)
+    # The card centre is white in the input; the background there continues the blue gradient.
+    card_centre, page = (620, 420), (620, 1000)
+    assert (image[card_centre] == 255).all()
+    assert np.abs(background[card_centre][:3] - image[page]).max() <= 6
+
+
+def test_layers_are_elements_not_colour_clusters(poster_stack: strata.LayerStack) -> None:
+    alpha = element_alpha(poster_stack)
+    # Element layers never share a pixel.
+    assert ((alpha > 0).sum(axis=0) <= 1).all()
+
+    def owner(y: int, x: int) -> int:
+        return int(np.argmax(alpha[:, y, x]))
+
+    circle, photo, card, headline = (150, 860), (300, 300), (600, 600), (485, 140)
+    word, button = (470, 840), (655, 150)
+    for point in (circle, photo, card, headline, word, button):
+        assert alpha[(slice(None), *point)].max() == 255, point
+    # The orange circle, the photo and the word on the page are separate layers; the white card's
+    # layer is not the orange circle's layer even though they touch.
+    assert len({owner(*circle), owner(*photo), owner(*word)}) == 3
+    assert owner(*card) != owner(*circle)
+    # Text on the page is not in the same layer as the background-coloured card.
+    circle_layer = poster_stack.arrays()[1 + owner(*circle)]
+    assert np.abs(circle_layer[circle][:3].astype(int) - (245, 130, 48)).max() <= 2
+    assert poster_stack.metadata["elements"] >= 6
+
+
+def test_fewer_elements_than_layers_gives_empty_top_layers() -> None:
+    image = Image.new("RGB", (160, 120), (240, 240, 250))
+    ImageDraw.Draw(image).rectangle([40, 30, 100, 80], fill=(200, 30, 30))
+    stack = ClassicEngine().decompose(image, 5)
+    alphas = [a[..., 3] for a in stack.arrays()]
+    assert alphas[1][55, 70] == 255 and alphas[1][5, 5] == 0
+    assert all(a.max() == 0 for a in alphas[2:])
+    assert stack.names[2:] == ["empty 1", "empty 2", "empty 3"]
+    assert stack.metadata["empty_layers"] == 3
+    assert_exact(stack, image)
+
+
+def test_plain_gradient_is_background_only() -> None:
+    ramp = np.linspace(30, 220, 200).astype(np.uint8)
+    image = Image.fromarray(np.dstack([np.tile(ramp, (100, 1))] * 3), "RGB")
+    stack = ClassicEngine().decompose(image, 4)
+    assert all(a[..., 3].max() == 0 for a in stack.arrays()[1:])
+    assert_exact(stack, image)
+
+
+def test_rgba_input_keeps_its_transparency() -> None:
+    image = Image.new("RGBA", (180, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([20, 20, 160, 100], radius=18, fill=(30, 90, 200, 255))
+    draw.text((50, 50), "logo", fill=(255, 255, 255, 255))
+    draw.ellipse([130, 5, 175, 40], fill=(250, 200, 0, 128))
+    stack = ClassicEngine().decompose(image, 4)
+    target = np.asarray(image)
+    max_error, _ = reconstruction_error(stack.arrays(), target)
+    assert max_error <= 1.0
+    composite = np.asarray(stack.composite())
+    assert np.abs(composite[..., 3].astype(int) - target[..., 3]).max() <= 1
+    background = stack.arrays()[0]
+    assert background[2, 2, 3] == 0  # transparent where the input is
+    transparent_in = target[..., 3] < 255
+    assert all((a[..., 3][transparent_in] == 0).all() for a in stack.arrays()[1:])
+    assert stack.metadata["alpha_policy"].startswith("input alpha")
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "I;16", "CMYK", "LA"])
+def test_other_modes_end_to_end(poster: Image.Image, mode: str, tmp_path: Path) -> None:
+    base = small(poster, 240)
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(base.convert("L")).astype("<u2") * 257)
+        assert converted.mode == "I;16"
+    elif mode == "P":
+        converted = base.quantize(32)
+    else:
+        converted = base.convert(mode)
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    path = tmp_path / f"input{suffix}"
+    converted.save(path)
+    stack = strata.decompose(path, layers=4)
+    reference = open_image(path)
+    assert stack.size == reference.size
+    max_error, _ = reconstruction_error(stack.arrays(), np.asarray(reference))
+    assert max_error <= 1.0
+
+
+def test_exif_orientation_is_applied(poster: Image.Image) -> None:
+    base = small(poster, 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buffer = io.BytesIO()
+    base.save(buffer, "JPEG", quality=95, exif=exif)
+    stack = strata.decompose(buffer.getvalue(), layers=3)
+    assert stack.size == (base.height, base.width)
+    max_error, _ = reconstruction_error(stack.arrays(), np.asarray(open_image(buffer.getvalue())))
+    assert max_error <= 1.0
+
+
+def test_deterministic(poster: Image.Image) -> None:
+    image = small(poster, 300)
+    first, second = ClassicEngine().decompose(image, 6), ClassicEngine().decompose(image, 6)
+    assert first.names == second.names
+    assert all(np.array_equal(a, b) for a, b in zip(first.arrays(), second.arrays(), strict=True))
+
+
+def test_progress_metadata_and_cancellation(poster: Image.Image) -> None:
+    image = small(poster, 200)
+    seen: list[tuple[float, str]] = []
+    stack = ClassicEngine().decompose(image, 4, progress=lambda f, s: seen.append((f, s)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(seen) >= 6
+    assert {"background", "elements", "exactness"} <= set(stack.metadata["timings"])
+    assert stack.metadata["engine"] == "classic"
+
+    calls = iter(range(100))
+    with pytest.raises(Cancelled):
+        ClassicEngine().decompose(image, 4, should_cancel=lambda: next(calls) >= 2)
+
+
+def test_bad_requests_are_parameter_errors(poster: Image.Image) -> None:
+    image = small(poster, 64)
+    with pytest.raises(InvalidParameter):
+        ClassicEngine().decompose(image, 1)
+    with pytest.raises(InvalidParameter):
+        ClassicEngine().decompose(image, 21)
+    with pytest.raises(UnsupportedParameter):
+        ClassicEngine().decompose(image, 4, {"steps": 3})
