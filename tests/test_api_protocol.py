@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from psd_tools import PSDImage
 from websockets.sync.client import ClientConnection, connect
 
 import strata_server
@@ -30,6 +32,7 @@ AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[strata_server.RunningServer]:
     env = {
         "STRATA_MAX_PIXELS": "1000000",
+        "STRATA_MAX_BODY_BYTES": str(4 * 1024 * 1024),
         "STRATA_ALLOW_HOSTS": "127.0.0.1",
         "STRATA_DELIVERY_BACKOFF": "0.05",
     }
@@ -113,6 +116,8 @@ def test_rest_accepts_bearer_or_an_authentication_task(server: strata_server.Run
     data = response.json()["data"]
     assert [item["taskType"] for item in data] == ["authentication", "imageInference", "imageInference"]
     assert httpx.post(url, content=b"{oops", headers=AUTH, timeout=30).status_code == 400
+    too_big = httpx.post(url, content=b"[" + b" " * (5 * 1024 * 1024) + b"]", headers=AUTH, timeout=30)
+    assert too_big.status_code == 413 and too_big.json()["errors"][0]["code"] == "payloadTooLarge"
 
 
 # --- results, polling, idempotency --------------------------------------------------------------------
@@ -188,7 +193,8 @@ def test_image_upload_then_reference_by_uuid_and_by_generated_uuid(
         (by_upload,) = call(
             ws, task(**{"inputs.referenceImages": [item["imageUUID"]], "outputFormat": "PNG"})
         )
-        generated = by_upload["data"][0]["imageUUID"]
+        (as_tiff,) = call(ws, task(**{"inputs.referenceImages": [item["imageUUID"]]}))
+        generated = as_tiff["data"][0]["imageUUID"]  # a layered TIFF: referenced, it means its composite
         (by_generated,) = call(
             ws, task(**{"inputs.referenceImages": [{"image": generated}], "outputFormat": "PNG"})
         )
@@ -268,3 +274,48 @@ def test_large_frames_are_accepted(server: strata_server.RunningServer) -> None:
     with session(server) as ws:
         (reply,) = call(ws, task(**{"inputs.referenceImages": [data_uri]}, settings={"layers": 2}))
     assert reply["data"][0]["imageUUID"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "suffix"),
+    [
+        ("PSD", "image/vnd.adobe.photoshop", ".psd"),
+        ("ZIP", "application/zip", ".zip"),
+        ("ORA", "image/openraster", ".ora"),
+        ("WEBP", "image/webp", ".webp"),
+        ("JPG", "image/jpeg", ".jpg"),
+    ],
+)
+def test_each_output_format_is_served_with_its_type(
+    server: strata_server.RunningServer, fmt: str, media_type: str, suffix: str
+) -> None:
+    response = httpx.post(f"{server.http}/v1", json=[task(outputFormat=fmt)], headers=AUTH, timeout=60)
+    assert response.status_code == 200, response.text
+    item = response.json()["data"][0]
+    assert item["imageURL"].endswith(suffix)
+    file = httpx.get(item["imageURL"], timeout=10)
+    assert file.headers["content-type"] == media_type
+    if fmt == "PSD":
+        assert len(list(PSDImage.open(io.BytesIO(file.content)))) == 3
+    elif fmt in ("ZIP", "ORA"):
+        assert zipfile.ZipFile(io.BytesIO(file.content)).testzip() is None
+    else:
+        image = Image.open(io.BytesIO(file.content))
+        assert image.size == (128, 96) and image.mode == "RGB"  # opaque composite (JPG: on white)
+        layer_types = {
+            httpx.get(layer["imageURL"], timeout=10).headers["content-type"] for layer in item["layers"]
+        }
+        assert layer_types == {"image/png" if fmt == "JPG" else media_type}  # JPG layers keep alpha as PNG
+
+
+def test_failures_are_posted_to_the_webhook(server: strata_server.RunningServer) -> None:
+    with loopback_server(lambda request: Reply(204)) as hook:
+        body = task(webhookURL=f"{hook.url}/hook", **{"inputs.referenceImages": ["./missing.png"]})
+        with session(server) as ws:
+            (reply,) = call(ws, body)
+        deadline = time.monotonic() + 10
+        while not hook.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert reply["errors"][0]["code"] == "invalidImage"
+    (post,) = hook.received
+    assert json.loads(post.body) == {"errors": [reply["errors"][0]]}

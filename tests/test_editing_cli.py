@@ -1,4 +1,4 @@
-"""``strata edit``: a real subprocess reads layers, replays a recipe and writes files read back independently."""
+"""``strata edit`` in a real subprocess: layers in, recipe replayed, files out and read back independently."""
 
 import json
 import subprocess
@@ -18,7 +18,9 @@ DESIGN = Path("/work/shared/data/designs/psdrb-example.psd")
 
 
 def strata_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "strata", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "strata", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +39,22 @@ def write_recipe(folder: Path, operations: list[dict]) -> Path:
 
 
 def test_edit_writes_psd_and_png_with_the_edit_applied(tmp_path, layers_dir):
-    """A layered PSD in, the edited PSD and PNG layers out: the moved and tinted layers changed, nothing else."""
+    """A layered PSD in, the edited PSD and PNGs out: the moved and tinted layers changed, nothing else."""
     recipe = write_recipe(
         tmp_path,
         [{"op": "move", "layer": 1, "dx": -100, "dy": 20}, {"op": "tint", "layer": 2, "color": "#ff0000"}],
     )
     out = tmp_path / "edited"
-    result = strata_cli("edit", str(DESIGN), "--recipe", str(recipe), "--out", str(out), "--format", "psd,png")
+    result = strata_cli(
+        "edit", str(DESIGN), "--recipe", str(recipe), "--out", str(out), "--format", "psd,png"
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "composite.png", "layer_00.png", "layer_01.png", "layer_02.png", "layers.psd"
+        "composite.png",
+        "layer_00.png",
+        "layer_01.png",
+        "layer_02.png",
+        "layers.psd",
     ]
     original = [np.asarray(Image.open(layers_dir / f"layer_{i:02d}.png")) for i in range(3)]
     psd = PSDImage.open(out / "layers.psd")

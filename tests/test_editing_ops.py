@@ -54,7 +54,9 @@ def test_whole_pixel_move_is_exact(design, dx, dy):
 
 
 def test_move_accepts_integral_floats_from_json(design):
-    assert np.array_equal(np.asarray(ops.move(design, 2, 4.0, -3.0).layers[2]), ops.move(design, 2, 4, -3).arrays()[2])
+    assert np.array_equal(
+        np.asarray(ops.move(design, 2, 4.0, -3.0).layers[2]), ops.move(design, 2, 4, -3).arrays()[2]
+    )
 
 
 def test_half_pixel_move_has_no_fringe_from_hidden_colour():
@@ -134,7 +136,7 @@ def test_tint_keeps_shading():
     tinted = np.asarray(ops.tint(two_layers(Image.fromarray(ramp, "RGBA")), 1, (200, 30, 30)).layers[1])
     luma = tinted[4, :, :3] @ np.array([0.2126, 0.7152, 0.0722])
     assert (np.diff(luma) >= -0.5).all() and luma[-1] - luma[0] > 100, "light and shadow kept"
-    assert (tinted[4, 32, 0] > tinted[4, 32, 1] + 60), "and the colour is now red"
+    assert tinted[4, 32, 0] > tinted[4, 32, 1] + 60, "and the colour is now red"
 
 
 def test_brightness_contrast():

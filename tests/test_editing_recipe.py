@@ -60,9 +60,17 @@ def test_save_and_load_round_trip(tmp_path, design):
     path = save_recipe(recipe, tmp_path / "edits.json")
     loaded = load_recipe(path)
     assert loaded == recipe
-    assert json.loads(path.read_text())["operations"][0] == {"op": "move", "layer": 7, "dx": 12.0, "dy": -30.0}
+    assert json.loads(path.read_text())["operations"][0] == {
+        "op": "move",
+        "layer": 7,
+        "dx": 12.0,
+        "dy": -30.0,
+    }
     replayed = apply_recipe(design, loaded)
-    assert all(np.array_equal(a, b) for a, b in zip(replayed.arrays(), apply_recipe(design, recipe).arrays(), strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(replayed.arrays(), apply_recipe(design, recipe).arrays(), strict=True)
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,8 +99,15 @@ def test_not_json_and_missing_file(tmp_path):
 
 
 def test_failing_operation_names_its_position(design):
-    recipe = parse_recipe({"version": 1, "operations": [{"op": "delete", "layer": 0}, {"op": "move", "layer": 7, "dx": 1, "dy": 0}]})
-    with pytest.raises(InvalidParameter, match=r"operation 1 \(move\): layer must be a layer index from 0 to 6"):
+    recipe = parse_recipe(
+        {
+            "version": 1,
+            "operations": [{"op": "delete", "layer": 0}, {"op": "move", "layer": 7, "dx": 1, "dy": 0}],
+        }
+    )
+    with pytest.raises(
+        InvalidParameter, match=r"operation 1 \(move\): layer must be a layer index from 0 to 6"
+    ):
         apply_recipe(design, recipe)
 
 

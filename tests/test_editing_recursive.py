@@ -95,3 +95,22 @@ def test_errors(poster_stack):
         decompose_layer(poster_stack, 1, 99)
     with pytest.raises(InvalidParameter, match="layer must be a layer index"):
         decompose_layer(poster_stack, 9, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning:peft.*")
+def test_qwen_engine_on_a_tiny_real_checkpoint(poster_stack, tmp_path):
+    """The same path with the diffusers engine (a tiny checkpoint built by ``strata qwen make-tiny``)."""
+    torch = pytest.importorskip("torch")
+    from strata.cli import main as cli_main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two shared cores: one intra-op thread is much faster here
+    try:
+        cli_main(["qwen", "make-tiny", str(tmp_path / "tiny")])
+        engine = get_engine("qwen", model_path=str(tmp_path / "tiny"))
+        index = max(range(1, len(poster_stack)), key=lambda i: poster_stack.arrays()[i][..., 3].sum())
+        after = decompose_layer(poster_stack, index, 2, engine=engine, options={"steps": 2, "seed": 7})
+    finally:
+        torch.set_num_threads(threads)
+    check_replacement(poster_stack, after, index, 2)

@@ -19,19 +19,27 @@ from PIL import Image
 from psd_tools import PSDImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import strata_server  # noqa: E402
+import strata_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 POSTER = Path("/work/shared/data/posters/qwen-demo-1.png")
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup-system.sh)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup-system.sh)"
+    ),
 ]
 
 
@@ -59,8 +67,15 @@ def page(server: strata_server.RunningServer) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         context = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
         # Only loopback: anything else the page tried to fetch would fail the test.
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.http)
-                      or route.request.url.startswith(("data:", "blob:")) else route.abort())
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(server.http)
+                or route.request.url.startswith(("data:", "blob:"))
+                else route.abort()
+            ),
+        )
         context.add_init_script(f"localStorage.setItem('strata.apiKey', '{strata_server.API_KEY}')")
         page = context.new_page()
         errors: list[str] = []
@@ -81,8 +96,7 @@ def state(page) -> dict:
         """() => { const e = window.strata.editor; return {
             ops: e.ops, selected: e.selected, busy: e.busy,
             names: e.layers.map(l => l.name), hidden: e.layers.map(l => l.hidden),
-            base: e.base.map(l => l.src), baseNames: e.base.map(l => l.name),
-            boxes: e.layers.map(l => { window.strataAlpha = l; return null; }) }; }"""
+            base: e.base.map(l => l.src), baseNames: e.base.map(l => l.name) }; }"""
     )
 
 
@@ -90,19 +104,31 @@ def wait_idle(page, ops: int) -> None:
     page.wait_for_function(f"() => !window.strata.editor.busy && window.strata.editor.ops.length === {ops}")
 
 
+#: Geometry of layer i measured in the page: canvas scale and offset, visible box, first opaque pixel.
+GEOMETRY = """(i) => {
+  const l = window.strata.editor.layers[i];
+  const r = document.querySelector('#canvas').getBoundingClientRect();
+  const w = l.img.naturalWidth, h = l.img.naturalHeight;
+  const o = document.createElement('canvas'); o.width = w; o.height = h;
+  const g = o.getContext('2d'); g.drawImage(l.img, 0, 0);
+  const d = g.getImageData(0, 0, w, h).data;
+  let x0 = w, y0 = h, x1 = -1, y1 = -1, opaque = null;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const a = d[(y * w + x) * 4 + 3];
+    if (a === 255 && !opaque) opaque = [x, y];
+    if (a) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  }
+  return { k: r.width / w, left: r.left, top: r.top, box: [x0, y0, x1 + 1, y1 + 1], opaque };
+}"""
+
+
 def layer_box(page, index: int) -> dict:
-    return page.evaluate(
-        """(i) => { const l = window.strata.editor.layers[i]; const c = document.querySelector('#canvas');
-            const r = c.getBoundingClientRect(); const k = r.width / c.width;
-            const o = document.createElement('canvas'); o.width = l.img.naturalWidth; o.height = l.img.naturalHeight;
-            const x = o.getContext('2d'); x.drawImage(l.img, 0, 0);
-            const d = x.getImageData(0, 0, o.width, o.height).data;
-            let best = null;  // an opaque pixel of this layer that no visible layer above covers
-            for (let y = 0; y < o.height && !best; y += 3) for (let xx = 0; xx < o.width; xx += 3) {
-              if (d[(y * o.width + xx) * 4 + 3] === 255) { best = [xx, y]; break; } }
-            return { px: r.left + (best[0] + 0.5) * k, py: r.top + (best[1] + 0.5) * k, k }; }""",
-        index,
-    )
+    """Page coordinates of an opaque pixel of layer ``index``."""
+    g = page.evaluate(GEOMETRY, index)
+    return {
+        "px": g["left"] + (g["opaque"][0] + 0.5) * g["k"],
+        "py": g["top"] + (g["opaque"][1] + 0.5) * g["k"],
+    }
 
 
 def test_decompose_edit_and_download_psd(page, poster, tmp_path):
@@ -112,7 +138,9 @@ def test_decompose_edit_and_download_psd(page, poster, tmp_path):
     page.select_option("#model", "strata:classic@1")
     page.fill("#layer-count", "4")
     page.click("#run")
-    page.wait_for_function("() => window.strata.session.decomposed && window.strata.editor.layers.length === 4")
+    page.wait_for_function(
+        "() => window.strata.session.decomposed && window.strata.editor.layers.length === 4"
+    )
     page.wait_for_selector("#progress", state="hidden")
     assert page.locator("#layers li").count() == 4
     page.screenshot(path=SHOTS / "02-decomposed.png")
@@ -175,7 +203,9 @@ def test_decompose_edit_and_download_psd(page, poster, tmp_path):
     tinted, original = pixels[1].astype(int), base[2].astype(int)
     assert np.array_equal(tinted[..., 3], original[..., 3]), "recolouring keeps the shape"
     seen = tinted[..., 3] > 0
-    assert (tinted[seen][:, 0] >= tinted[seen][:, 1]).all() and (tinted[seen][:, 1] == tinted[seen][:, 2]).all()
+    assert (tinted[seen][:, 0] >= tinted[seen][:, 1]).all() and (
+        tinted[seen][:, 1] == tinted[seen][:, 2]
+    ).all()
     assert not np.array_equal(tinted[seen], original[seen])
 
 
@@ -210,3 +240,103 @@ def shifted(pixels: np.ndarray, dx: int, dy: int) -> np.ndarray:
         max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)
     ]
     return out
+
+
+def handle_points(page, index: int) -> dict:
+    """Page coordinates of layer ``index``'s bottom-right corner handle, rotate handle and centre."""
+    g = page.evaluate(GEOMETRY, index)
+    x0, y0, x1, y1 = g["box"]
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return g["left"] + x * g["k"], g["top"] + y * g["k"]
+
+    rotate = at((x0 + x1) / 2, y0)
+    return {
+        "corner": at(x1, y1),
+        "rotate": (rotate[0], rotate[1] - 26),
+        "centre": at((x0 + x1) / 2, (y0 + y1) / 2),
+    }
+
+
+def drag(page, start, end) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=6)
+    page.mouse.up()
+
+
+def test_handles_split_reorder_and_recipe_replay(page, poster, tmp_path):
+    import json
+
+    from strata.editing import apply_recipe, parse_recipe
+    from strata.layers import LayerStack
+
+    page.set_input_files("#file", str(poster))
+    page.wait_for_selector("#run:not([disabled])")
+    page.fill("#layer-count", "3")
+    page.click("#run")
+    page.wait_for_function(
+        "() => window.strata.session.decomposed && window.strata.editor.layers.length === 3"
+    )
+
+    # Scale the top layer with a corner handle, then rotate it with the top handle.
+    page.click('#layers li[data-index="2"] .name')
+    points = handle_points(page, 2)
+    corner = points["corner"]
+    drag(
+        page,
+        corner,
+        (
+            corner[0] + (corner[0] - points["centre"][0]) * 0.3,
+            corner[1] + (corner[1] - points["centre"][1]) * 0.3,
+        ),
+    )
+    wait_idle(page, 1)
+    scale = state(page)["ops"][0]
+    assert scale["op"] == "scale" and scale["layer"] == 2 and 1.1 < scale["sx"] < 1.5
+    points = handle_points(page, 2)
+    drag(page, points["rotate"], (points["rotate"][0] + 60, points["rotate"][1] + 15))
+    wait_idle(page, 2)
+    rotate = state(page)["ops"][1]
+    assert rotate["op"] == "rotate" and rotate["degrees"] > 5, "dragging the top handle right turns clockwise"
+    page.screenshot(path=SHOTS / "05-scaled-rotated.png")
+
+    # Decompose the middle layer again into 2, from the tools panel.
+    page.click('#layers li[data-index="1"] .name')
+    page.fill("#split-count", "2")
+    page.click("button[data-action=split]")
+    wait_idle(page, 3)
+    assert len(state(page)["names"]) == 4 and state(page)["ops"][2]["op"] == "decompose"
+
+    # Reorder by dragging the bottom row of the list (the background) above the top row.
+    page.drag_and_drop(
+        '#layers li[data-index="0"]', '#layers li[data-index="3"]', target_position={"x": 40, "y": 4}
+    )
+    wait_idle(page, 4)
+    assert state(page)["ops"][3] == {"op": "reorder", "layer": 0, "to": 3}
+
+    # Opacity with the keyboard on the slider, then Delete on the selected layer.
+    slider = page.locator('#layers li[data-index="3"] .opacity input')
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    wait_idle(page, 5)
+    assert state(page)["ops"][4] == {"op": "opacity", "layer": 3, "opacity": 0.99}
+    page.click('#layers li[data-index="3"] .name')
+    page.focus("#canvas")
+    page.keyboard.press("Delete")
+    wait_idle(page, 6)
+    page.screenshot(path=SHOTS / "06-more-edits.png")
+
+    # The downloaded recipe, replayed by the library on the decomposed layers, gives what the page shows.
+    with page.expect_download() as info:
+        page.click("#download-recipe")
+    recipe_path = tmp_path / "edits.json"
+    info.value.save_as(recipe_path)
+    recipe = parse_recipe(recipe_path.read_text())
+    assert json.loads(recipe_path.read_text())["source"] == {"width": 480, "height": 480, "layers": 3}
+    found = state(page)
+    base = LayerStack([Image.fromarray(decode(uri)) for uri in found["base"]], names=found["baseNames"])
+    replayed = apply_recipe(base, recipe)
+    shown = page.evaluate("() => window.strata.editor.layers.map(l => l.src)")
+    assert replayed.names == found["names"]
+    assert all(np.array_equal(np.asarray(a), decode(b)) for a, b in zip(replayed.layers, shown, strict=True))

@@ -60,7 +60,9 @@ def extra_routes() -> list[BaseRoute]:
     extra: list[BaseRoute] = []
     try:
         editing = importlib.import_module("strata.api.editing")
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "strata.api.editing":
+            raise  # the module is there but broken: say so at start-up
         editing = None
     if editing is not None:
         extra.extend(editing.routes())

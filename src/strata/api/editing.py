@@ -8,7 +8,8 @@
 Layers are given as PNG/WEBP data URIs or as the ``imageUUID`` of a generated layer, uploaded image or
 result. Both endpoints apply the recipe with :mod:`strata.editing`, so every pixel a user downloads comes
 from the same code as ``strata edit``. Bodies are size-limited (``STRATA_MAX_BODY_BYTES``), images
-pixel-limited, and work runs in the server's worker threads, never on the event loop.
+pixel-limited, and the work runs in threads (not the inference workers' pool, so an edit does not wait
+behind a long GPU job), never on the event loop.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ async def apply(request: Request) -> Response:
     """Apply a recipe and return the edited stack (unchanged layers by reference)."""
     try:
         body = await _parse(request, EditRequest)
-        stack = await _in_thread(request, _load_stack, request, body)
+        stack = await asyncio.to_thread(_load_stack, request, body)
         edited = await _run_recipe(request, stack, body.recipe)
-        return JSONResponse(await _in_thread(request, _describe, stack, edited))
+        return JSONResponse(await asyncio.to_thread(_describe, stack, edited))
     except StrataError as exc:
         return _error(exc)
 
@@ -85,9 +86,9 @@ async def export(request: Request) -> Response:
     """Apply a recipe and return the result as one file in the requested format."""
     try:
         body = await _parse(request, ExportRequest)
-        stack = await _in_thread(request, _load_stack, request, body)
+        stack = await asyncio.to_thread(_load_stack, request, body)
         edited = await _run_recipe(request, stack, body.recipe)
-        name, data, media_type = await _in_thread(request, _encode, edited, body.format)
+        name, data, media_type = await asyncio.to_thread(_encode, edited, body.format)
     except StrataError as exc:
         return _error(exc)
     disposition = f'attachment; filename="{name}"'
@@ -163,7 +164,7 @@ async def _run_recipe(request: Request, stack: LayerStack, recipe: Recipe) -> La
         with _gpu_locks(pool, engine_names):
             return apply_recipe(stack, recipe, engines=pool.load if pool is not None else None)
 
-    return await _in_thread(request, run)
+    return await asyncio.to_thread(run)
 
 
 @contextlib.contextmanager
@@ -199,12 +200,6 @@ def _encode(stack: LayerStack, fmt: str) -> tuple[str, bytes, str]:
     spec = FORMATS[fmt]
     (data,) = render(shown, spec).values()
     return f"edited{spec.extension}", data, spec.media_type
-
-
-async def _in_thread(request: Request, function: Any, *args: Any) -> Any:
-    ctx = getattr(request.app.state, "ctx", None)
-    executor = ctx.service.executor if ctx is not None else None
-    return await asyncio.get_running_loop().run_in_executor(executor, lambda: function(*args))
 
 
 def _pool(request: Request) -> Any:

@@ -29,7 +29,7 @@ def _from_hsv(hue: np.ndarray, sat: np.ndarray, value: np.ndarray) -> np.ndarray
     frac = sector - np.floor(sector)
     p, q, t = value * (1 - sat), value * (1 - sat * frac), value * (1 - sat * (1 - frac))
     table = [(value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value), (value, p, q)]
-    out = np.zeros(hue.shape + (3,))
+    out = np.zeros((*hue.shape, 3))
     for i, channels in enumerate(table):
         mask = index == i
         for c in range(3):

@@ -109,12 +109,16 @@ def rotate(
 
 def _recolour(image: Image.Image, change: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Image.Image:
     """Apply ``change(rgb, alpha)`` to the visible pixels; alpha and hidden colour stay as they were."""
+    box = image.getchannel("A").getbbox()
+    if box is None:
+        return image.copy()
     pixels = np.array(image)
-    alpha = pixels[..., 3]
-    visible = alpha > 0
-    rgb = pixels[..., :3].astype(np.float64) / 255.0
+    # Only the visible box is worked on: small elements on a big canvas stay cheap to recolour.
+    crop = pixels[box[1] : box[3], box[0] : box[2]]
+    alpha = crop[..., 3]
+    rgb = crop[..., :3].astype(np.float64) / 255.0
     new = np.clip(np.rint(change(rgb, alpha / 255.0) * 255.0), 0, 255).astype(np.uint8)
-    pixels[..., :3] = np.where(visible[..., None], new, pixels[..., :3])
+    crop[..., :3] = np.where((alpha > 0)[..., None], new, crop[..., :3])
     return Image.fromarray(pixels, "RGBA")
 
 

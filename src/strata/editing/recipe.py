@@ -17,7 +17,6 @@ are plain functions of :mod:`strata.editing.ops`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,7 +28,7 @@ from strata.editing.recursive import decompose_layer
 from strata.errors import InvalidInput, InvalidParameter
 from strata.layers import LayerStack
 
-RECIPE_VERSION = 1
+RECIPE_VERSION: Literal[1] = 1
 #: Operations in one recipe (a page session that long is already unusual).
 MAX_OPERATIONS = 10_000
 

@@ -50,7 +50,7 @@ from strata.engines.base import (
     no_progress,
 )
 from strata.errors import Cancelled
-from strata.imaging.background import TOL, complete_background, estimate_background
+from strata.imaging.background import TOL, Background, complete_background, estimate_background
 from strata.imaging.decode import open_image
 from strata.imaging.elements import Element
 from strata.imaging.exactness import make_exact
@@ -63,7 +63,10 @@ from strata.layers import LayerStack
 TEXTURED_TOL = 0.12
 #: Elements per image: one per this many pixels, within bounds. Past it a "design" is noise or a
 #: screenshot, and what is left stays in the background layer (exact, just not separated).
-PIXELS_PER_ELEMENT = 3000
+PIXELS_PER_ELEMENT = 4000
+#: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
+BACKDROP_PHOTO = 0.4
+BACKDROP_SHAPE = 0.6
 ELEMENT_BOUNDS = (40, 400)
 
 
@@ -105,7 +108,8 @@ class ClassicEngine:
 
         # 3. Foreground: pixels away from the background model, grouped and peeled into elements.
         run.start(0.2, "elements")
-        elements = _find_elements(rgb, background.colour, background.textured, valid)
+        elements = _find_elements(rgb, background, valid)
+        elements = _absorb_backdrops(elements, background, height * width)
 
         # 4. Plan exactly N − 1 element layers: levels, then merges or splits.
         run.start(0.55, "merge")
@@ -142,13 +146,12 @@ class ClassicEngine:
         return LayerStack.from_arrays(stack, names=names, metadata=metadata)
 
 
-def _find_elements(
-    rgb: np.ndarray, background: np.ndarray, textured: bool, valid: np.ndarray | None
-) -> list[Element]:
+def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | None) -> list[Element]:
     """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`)."""
     height, width = rgb.shape[:2]
+    textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
-    foreground = max_diff(rgb, background) > tol
+    foreground = max_diff(rgb, background.colour) > tol
     if valid is not None:
         foreground &= valid
     ctx = PeelContext(
@@ -159,8 +162,58 @@ def _find_elements(
         max_kernel=max(3, round(0.02 * max(height, width))),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
-    peel(ctx, foreground, background, 0, 0, depth=1)
+    peel(ctx, foreground, background.colour, 0, 0, depth=1)
     return ctx.elements
+
+
+def _absorb_backdrops(elements: list[Element], background: Background, pixels: int) -> list[Element]:
+    """Elements covering most of the canvas are backdrops: they stay in the background.
+
+    Applied from the page upwards: once a backdrop is absorbed, what lies on it counts as top-level
+    (and each such element becomes its own component). A flat backdrop (a panel) becomes part of the
+    background model, so what lies on it is completed with its fill; a photo backdrop makes the
+    background "textured" (completed by inpainting).
+    """
+    floor: dict[int, int] = {}  # root -> depth of its top-level elements
+    keep: list[Element] = []
+    for element in sorted(elements, key=lambda e: e.depth):
+        limit = BACKDROP_PHOTO if element.kind == "photo" else BACKDROP_SHAPE
+        if element.depth != floor.get(element.root, 1) or element.area <= limit * pixels:
+            keep.append(element)
+            continue
+        floor[element.root] = element.depth + 1
+        if element.kind == "photo":
+            background.textured = True
+            continue
+        top, left, bottom, right = element.box
+        inside = element.alpha > 0.5
+        background.colour[top:bottom, left:right][inside] = element.colour[inside]
+    _reroot(keep, floor)
+    return keep
+
+
+def _reroot(elements: list[Element], floor: dict[int, int]) -> None:
+    """Elements on an absorbed backdrop: each top-level one starts a component of its own."""
+    next_root = max((e.root for e in elements), default=0) + 1
+    for root, depth in floor.items():
+        heads = [e for e in elements if e.root == root and e.depth == depth]
+        for head in heads:
+            head.root, next_root = next_root, next_root + 1
+        for element in elements:
+            if element.root == root and element.depth > depth and heads:
+                element.root = _container(element, heads).root
+
+
+def _container(element: Element, heads: list[Element]) -> Element:
+    """The head whose box contains the element's centre, else the nearest head."""
+    top, left, bottom, right = element.box
+    cy, cx = (top + bottom) / 2, (left + right) / 2
+
+    def distance(head: Element) -> float:
+        t, lf, b, r = head.box
+        return max(t - cy, 0, cy - b) + max(lf - cx, 0, cx - r) - head.area * 1e-12
+
+    return min(heads, key=distance)
 
 
 def _metadata(

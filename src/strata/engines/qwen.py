@@ -98,6 +98,18 @@ class QwenEngine:
         self._image_processor: Any = None
         self._scheduler_config: Any = None
 
+    @classmethod
+    def from_pipeline(
+        cls, pipe: Any, settings: loading.LoadSettings | None = None, **config: Any
+    ) -> QwenEngine:
+        """An engine around an already-built pipeline (benchmarks); ``settings`` applies the speed levers."""
+        engine = cls(**config)
+        if settings is not None:
+            loading.apply_speed_levers(pipe, settings)
+        pipe.set_progress_bar_config(disable=True)
+        engine._pipe, engine._scheduler_config = pipe, pipe.scheduler.config
+        return engine
+
     def availability(self) -> tuple[bool, str]:
         """Whether torch/diffusers/transformers import and weights are on disk; loads nothing."""
         missing = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]

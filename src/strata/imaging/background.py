@@ -30,6 +30,8 @@ class Background:
     colour: np.ndarray
     textured: bool
     explained: float
+    #: 95th percentile of the model's residual on the pixels it explains (noise, gradient banding).
+    spread: float = 0.0
 
 
 def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> Background:
@@ -43,8 +45,8 @@ def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> B
     residual = max_diff(small, model)[inliers]
     spread = float(np.percentile(residual, 95)) if residual.size else 1.0
     if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL:
-        return Background(_upscale(model, height, width), False, explained)
-    return Background(_median_model(small, height, width), True, explained)
+        return Background(_upscale(model, height, width), False, explained, spread)
+    return Background(_median_model(small, height, width), True, explained, spread)
 
 
 def complete_background(image: np.ndarray, background: Background, covered: np.ndarray) -> np.ndarray:

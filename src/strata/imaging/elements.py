@@ -79,6 +79,17 @@ def component_groups(mask: np.ndarray, min_area: int, max_groups: int, max_kerne
             yield Group(y, x, crop)
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` plus every region it encloses (flood fill of the outside from a 1-pixel frame)."""
+    h, w = mask.shape
+    frame = np.zeros((h + 2, w + 2), np.uint8)
+    frame[1:-1, 1:-1] = mask
+    flood = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(frame, flood, (0, 0), 1)
+    # After the flood the outside is 1 as well; what is still 0 is enclosed.
+    return mask | (frame[1:-1, 1:-1] == 0)
+
+
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
     """ "text" for several small glyph-like components on a line, else "shape"."""
     h, w = shape_mask.shape

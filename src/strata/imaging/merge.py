@@ -112,21 +112,21 @@ def layer_name(layer: list[Element], counters: Counter[str]) -> str:
 
 def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray | None) -> np.ndarray:
     """"Over"-composite the elements of one layer onto a transparent canvas: uint8 (H, W, 4)."""
-    premul = np.zeros((height, width, 3), np.float32)
-    alpha = np.zeros((height, width), np.float32)
+    out = np.zeros((height, width, 4), np.uint8)
+    if not layer:
+        return out
+    top, left, bottom, right = _box(layer)
+    premul = np.zeros((bottom - top, right - left, 3), np.float32)
+    alpha = np.zeros((bottom - top, right - left), np.float32)
     for element in layer:
-        top, left, bottom, right = element.box
-        a = element.alpha
-        if valid is not None:
-            a = a * valid[top:bottom, left:right]
-        premul[top:bottom, left:right] = (
-            element.colour * a[..., None] + premul[top:bottom, left:right] * (1.0 - a[..., None])
-        )
-        alpha[top:bottom, left:right] = a + alpha[top:bottom, left:right] * (1.0 - a)
+        t, lf, b, r = element.box
+        where = (slice(t - top, b - top), slice(lf - left, r - left))
+        a = element.alpha if valid is None else element.alpha * valid[t:b, lf:r]
+        premul[where] = element.colour * a[..., None] + premul[where] * (1.0 - a[..., None])
+        alpha[where] = a + alpha[where] * (1.0 - a)
     colour = premul / np.maximum(alpha, 1e-6)[..., None]
-    out = np.empty((height, width, 4), np.uint8)
-    out[..., :3] = np.clip(colour * 255.0 + 0.5, 0, 255)
-    out[..., 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
+    out[top:bottom, left:right, :3] = np.clip(colour * 255.0 + 0.5, 0, 255)
+    out[top:bottom, left:right, 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
     return out
 
 

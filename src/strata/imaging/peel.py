@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from strata.imaging.alpha import projection_alpha
 from strata.imaging.background import inpaint
-from strata.imaging.elements import Element, classify, component_groups
+from strata.imaging.elements import Element, classify, component_groups, fill_holes
 from strata.imaging.fill import dominant_colour, fit_fill, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
 _PAD = 3
 _MAX_LEVEL = 10
+#: Groups smaller than this many pixels are taken as they are, without fitting.
+_SPECK = 48
 
 
 @dataclass
@@ -72,6 +73,11 @@ def _extract(
     top, left = box
     h, w = group.shape
     image = ctx.image[top : top + h, left : left + w]
+    if group.sum() < _SPECK:
+        # A speck (a dot, a thin rule, a few pixels of an icon): one colour, no rim, no children.
+        colour = np.broadcast_to(dominant_colour(image[group]), image.shape).copy()
+        ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", ctx.roots))
+        return
     fill = _flat_fill(image, group, under)
     if fill is None:
         rest = _complex_element(ctx, image, group, box, depth)
@@ -99,27 +105,28 @@ def _flat_fill(
     high-contrast pixels (thin text, whose anti-aliased rim outnumbers its solid core).
     """
     contrast = max_diff(image, under)
-    strong = group & (contrast >= 0.5 * np.percentile(contrast[group], 95))
+    values = contrast[group]
+    strong = group & (contrast >= 0.5 * np.percentile(values[:: max(1, len(values) // 10_000)], 95))
     degree = 2 if min(group.shape) >= 48 else 0
-    best: tuple[np.ndarray, np.ndarray] | None = None
     seeds: list[np.ndarray] = []
     for pixels in (group, strong):
         if pixels.any():
             seed = dominant_colour(image[pixels])
             if not seeds or np.abs(seeds[0] - seed).max() >= SHAPE_TOL:
                 seeds.append(seed)
+    best: tuple[np.ndarray, np.ndarray, int] | None = None
     for seed in seeds:
         colour, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
-        if best is None or solid.sum() > best[1].sum():
-            best = colour, solid
-    if best is None or best[1].sum() < 3:
+        count = int(solid.sum())
+        if best is None or count > best[2]:
+            best = colour, solid, count
+    if best is None or best[2] < 3:
         return None
-    colour, solid = best
+    colour, solid, count = best
     total = int(group.sum())
-    if solid.sum() >= 0.3 * total:
+    if count >= 0.3 * total:
         return colour, solid
-    explained = group & _mixes(image, under, colour)
-    if solid.sum() >= 0.08 * total and explained.sum() >= 0.7 * total:
+    if count >= 0.08 * total and (group & _mixes(image, under, colour)).sum() >= 0.7 * total:
         return colour, solid
     return None
 
@@ -139,7 +146,7 @@ def _complete_shape(
     mix with the fill), or when it is tiny next to its shape (text in the page colour on a card). A
     letter's counter is neither, so text keeps its counters transparent.
     """
-    filled = ndimage.binary_fill_holes(solid)
+    filled = fill_holes(solid)
     holes = filled & ~solid
     if not holes.any():
         return _convex_completion(filled, group)
@@ -157,18 +164,19 @@ def _complete_shape(
 
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull."""
-    if shape.sum() < 400:
+    area = int(shape.sum())
+    if area < 400:
         return shape
     contours, _ = cv2.findContours(shape.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     largest = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(largest) < 0.95 * shape.sum():
+    if cv2.contourArea(largest) < 0.95 * area:
         return shape
     hull = cv2.convexHull(largest)
+    solidity = area / max(1.0, cv2.contourArea(hull))
+    if solidity >= 0.97 or solidity < 0.3:
+        return shape
     hull_mask = np.zeros(shape.shape, np.uint8)
     cv2.fillPoly(hull_mask, [hull], 1)
-    hull_area = max(1, int(hull_mask.sum()))
-    if shape.sum() / hull_area >= 0.97 or shape.sum() / hull_area < 0.3:
-        return shape
     return shape | (hull_mask.astype(bool) & group)
 
 
@@ -198,7 +206,7 @@ def _complex_element(
         body, flat = group, np.zeros_like(group)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    region = ndimage.binary_fill_holes(labels == largest)
+    region = fill_holes(labels == largest)
     hidden = _convex_completion(region, region | flat) & ~region
     colour = image.copy()
     if hidden.any():
@@ -220,7 +228,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
     if count <= 1:
         return none
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    part = ndimage.binary_fill_holes(labels == largest)
+    part = fill_holes(labels == largest)
     if part.sum() < max(400, 0.05 * group.sum()):
         return none
     contours, _ = cv2.findContours(part.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

@@ -5,9 +5,9 @@
   (``imageUUID`` plus the same output fields). JPG has no alpha: the composite is flattened onto
   white, and the layers are sent as PNG, because a layer flattened onto white is no longer a layer.
 
-Every file is stored under its own UUID: the primary file's UUID is the item's ``imageUUID``. The
-composite is also stored as a referenceable image, so a later request can name the ``imageUUID``.
-Runs in a worker thread (encoding is CPU work).
+Every file is stored under its own UUID: the primary file's UUID is the item's ``imageUUID``, which a
+later request may name as its reference image (:mod:`strata.tasks.references` rebuilds the composite
+from the stored file then, so no extra copy is encoded here). Runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -57,10 +57,7 @@ def render_result(
 ) -> Rendered:
     """Encode, store and describe one result (see the module docstring for what each format gives)."""
     image_uuid = str(uuid.uuid4())
-    composite = stack.composite()
-    reference_png = FORMATS["png"].module.layer_to_bytes(composite, compress_level=1)
-    storage.put_file(FileKind.IMAGE, image_uuid, f"{image_uuid}.png", reference_png, "image/png", expires_at)
-    primary = encode_primary(stack, composite, fmt, quality)
+    primary = encode_primary(stack, fmt, quality)
     fields = publish(primary, image_uuid, output_types, storage, base_url, expires_at, with_uuid=True)
     if fmt in ("PNG", "WEBP", "JPG"):
         fields["layers"] = [
@@ -81,7 +78,9 @@ def render_result(
     return Rendered(image_uuid, fields, primary)
 
 
-def encode_primary(stack: LayerStack, composite: Image.Image, fmt: str, quality: int) -> Encoded:
+def encode_primary(stack: LayerStack, fmt: str, quality: int) -> Encoded:
+    if fmt in ("PNG", "WEBP", "JPG"):
+        composite = stack.composite()
     if fmt == "JPG":
         white = Image.new("RGBA", composite.size, (255, 255, 255, 255))
         buffer = io.BytesIO()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 from strata.errors import InvalidInput, StrataError
+from strata.exporters import FORMATS
 from strata.net.datauri import decode_data_uri_or_base64
 from strata.net.fetch import fetch_image_bytes
 from strata.storage.base import FileKind, Storage
@@ -36,7 +38,7 @@ async def reference_bytes(ref: str, *, storage: Storage, settings: Any, paramete
 
 async def _load(ref: str, storage: Storage, settings: Any) -> bytes:
     if _UUID.match(ref):
-        data = await asyncio.to_thread(storage.read_file, FileKind.IMAGE, ref.lower())
+        data = await asyncio.to_thread(stored_image, storage, ref.lower())
         if data is None:
             raise ImageNotFound(f"no uploaded or generated image {ref} (unknown or expired)")
         return data
@@ -49,3 +51,19 @@ async def _load(ref: str, storage: Storage, settings: Any) -> bytes:
         f"{shown!r} is not an image UUID, an http(s) URL, a data URI or base64 "
         "(the server never reads local paths: pass an existing file so the SDK inlines it)"
     )
+
+
+def stored_image(storage: Storage, image_uuid: str) -> bytes | None:
+    """An upload as stored, or a generated result as an image: layered files become their composite."""
+    data = storage.read_file(FileKind.IMAGE, image_uuid)
+    if data is not None:
+        return data
+    stored = storage.get_file(FileKind.OUTPUT, image_uuid)
+    data = storage.read_file(FileKind.OUTPUT, image_uuid)
+    if stored is None or data is None:
+        return None
+    fmt = FORMATS.get(Path(stored.name).suffix.lstrip("."))
+    if fmt is None or fmt.per_layer:
+        return data  # PNG, WEBP or JPG: already one picture
+    composite = fmt.module.read(data).composite()
+    return bytes(FORMATS["png"].module.layer_to_bytes(composite, compress_level=1))

@@ -142,7 +142,7 @@ def content_checker(service: TaskService) -> Any:
     if checker is None:
         from strata.safety import ContentChecker
 
-        checker = ContentChecker(service.settings.safety_model_path)
+        checker = ContentChecker.from_settings(service.settings)
         service._content_checker = checker  # type: ignore[attr-defined]
     return checker
 

@@ -52,15 +52,17 @@ function update() {
   if (selected) els.selectedName.textContent = selected.name;
   for (const button of els.tools.querySelectorAll("button")) button.disabled = editor.busy;
   view.enabled = session.decomposed;
-  panel.render();
+  if (session.decomposed) panel.render();
+  else els.layers.replaceChildren();
   view.render();
 }
 
 async function commit(op) {
   try {
-    await editor.commit(op);
+    return await editor.commit(op);
   } catch (err) {
     reportError(err);
+    return false;
   }
 }
 
@@ -78,6 +80,7 @@ function readFile(file) {
 async function chooseFile(file) {
   if (!file) return;
   if (!file.type.startsWith("image/")) { showMessage(`${file.name} is not an image.`); return; }
+  if (session.controller) session.controller.abort();  // a run for the previous picture is no longer wanted
   try {
     session.dataURI = await readFile(file);
     session.imageUUID = null;
@@ -170,11 +173,14 @@ const actions = {
     if (factor > 0 && factor !== 1) await commit({ op: "scale", layer: i, sx: factor });
     if (degrees) await commit({ op: "rotate", layer: editor.selected, degrees });
   },
-  split: (i) => {
+  split: async (i) => {
     const engine = els.model.selectedOptions[0].dataset.engine;
     const k = Number($("#split-count").value);
-    showMessage(`Decomposing “${editor.layers[i].name}” into ${k} layers…`, "info");
-    return commit({ op: "decompose", layer: i, layers: k, engine });
+    const name = editor.layers[i].name;
+    showMessage(`Decomposing “${name}” into ${k} layers…`, "info");
+    if (await commit({ op: "decompose", layer: i, layers: k, engine })) {
+      showMessage(`“${name}” is now ${k} layers; the picture is unchanged.`, "info");
+    }
   },
 };
 

@@ -40,6 +40,7 @@ export class CanvasView {
       this.canvas.width = size.width;
       this.canvas.height = size.height;
     }
+    this.fit();
     const ctx = this.ctx;
     ctx.clearRect(0, 0, size.width, size.height);
     this.editor.layers.forEach((layer, index) => {
@@ -52,6 +53,16 @@ export class CanvasView {
       ctx.restore();
     });
     this.drawSelection();
+  }
+
+  /** Show the canvas as large as the stage allows (small pictures up to 3x), keeping its aspect. */
+  fit() {
+    const stage = this.canvas.parentElement;
+    const room = { w: stage.clientWidth - 32, h: stage.clientHeight - 32 };
+    if (room.w <= 0 || room.h <= 0) return;
+    const scale = Math.min(room.w / this.canvas.width, room.h / this.canvas.height, 3);
+    this.canvas.style.width = `${Math.floor(this.canvas.width * scale)}px`;
+    this.canvas.style.height = `${Math.floor(this.canvas.height * scale)}px`;
   }
 
   /** The transform of the drag (or pending nudge) in progress, for the selected layer. */

@@ -131,7 +131,7 @@ def load_pipeline(settings: LoadSettings) -> Any:
         ) from exc
     pipe.set_progress_bar_config(disable=True)
     _place(pipe, settings)
-    _speed_levers(pipe, settings)
+    apply_speed_levers(pipe, settings)
     return pipe
 
 
@@ -155,7 +155,7 @@ def _place(pipe: Any, settings: LoadSettings) -> None:
         pipe.text_encoder.to(settings.device)
 
 
-def _speed_levers(pipe: Any, settings: LoadSettings) -> None:
+def apply_speed_levers(pipe: Any, settings: LoadSettings) -> None:
     """Attention backend and regional compile; both are left alone on CPU, where they do not pay."""
     if settings.device == "cpu":
         return
@@ -169,5 +169,6 @@ def _speed_levers(pipe: Any, settings: LoadSettings) -> None:
             ) from exc
     if settings.compile:
         # Only the repeated block is compiled: 60 identical blocks share one graph, and new layer counts
-        # or buckets recompile one block instead of the whole model.
-        pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
+        # or buckets recompile one block instead of the whole model. Not fullgraph: the step-cache hooks
+        # wrap the blocks and make a host decision (.item()) per forward, which must stay a graph break.
+        pipe.transformer.compile_repeated_blocks(fullgraph=False, dynamic=False)

@@ -59,6 +59,7 @@ def modulated_input(block: Any, hidden_states: Any, temb: Any) -> Any:
 def _hook_classes() -> dict[str, Any]:
     """Build the hook classes lazily: they subclass diffusers types, which must not load at import."""
     import numpy as np
+    import torch
     from diffusers.hooks.hooks import BaseState, ModelHook
 
     class TeaState(BaseState):
@@ -99,6 +100,7 @@ def _hook_classes() -> dict[str, Any]:
             state.inputs = (hidden, encoder)
             return self.fn_ref.original_forward(*args, **kwargs)
 
+        @torch.compiler.disable
         def _wants_reuse(self, state: Any, current: Any) -> bool:
             if state.previous is None:
                 return False

@@ -52,31 +52,43 @@ def build_image_processor() -> Any:
     return Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
 
 
-def build_text_encoder(tokenizer: Any) -> Any:
-    """A two-layer Qwen2.5-VL with a one-block vision tower, token ids matched to ``tokenizer``."""
+def build_text_encoder(
+    tokenizer: Any, hidden_size: int = TEXT_HIDDEN, heads: int = 2, kv_heads: int = 1, layers: int = 2
+) -> Any:
+    """A small Qwen2.5-VL with a one-block vision tower, token ids matched to ``tokenizer``.
+
+    ``hidden_size`` is the width of the prompt embeddings; the GPU benchmark uses the real 3584 with a
+    single layer so that the full-size transformer gets embeddings of the right shape.
+    """
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    half_head = hidden_size // heads // 2
     config = Qwen2_5_VLConfig(
         text_config={
-            "hidden_size": TEXT_HIDDEN,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
+            "hidden_size": hidden_size,
+            "intermediate_size": 2 * hidden_size,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
             "vocab_size": len(tokenizer),
             "max_position_embeddings": 4096,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                # Qwen2.5-VL splits each head's rotary half into (time, height, width) = 1/4, 3/8, 3/8.
+                "mrope_section": [half_head // 4, 3 * half_head // 8, 3 * half_head // 8],
+            },
         },
         vision_config={
             "depth": 1,
             "hidden_size": 16,
             "intermediate_size": 32,
             "num_heads": 2,
-            "out_hidden_size": TEXT_HIDDEN,
+            "out_hidden_size": hidden_size,
             "fullatt_block_indexes": [0],
             "window_size": 112,
         },

@@ -1,0 +1,300 @@
+"""Qwen-Image-Layered on one GPU: stock diffusers pipeline against the strata ``qwen`` engine.
+
+The full-size transformer (60 blocks, 3072 wide) and the full-size RGBA VAE are built from their
+configs with random bf16 weights directly on the GPU; nothing is downloaded. The text encoder is a
+one-layer Qwen2.5-VL of the real width (3584), so prompt embeddings have the real shape; its cost is
+not representative and is excluded from the per-forward figures. Workload: 640 px bucket (square
+input), 4 layers, true CFG 4.0 with cfg_normalize, ``--steps`` steps (>= 10), extrapolated to 50.
+
+Measured per configuration: seconds per transformer forward (CUDA events around every forward),
+end-to-end seconds for the run and extrapolated to 50 steps, peak GPU memory, achieved TFLOP/s
+against the FLOP count of docs/qwen-image-layered.md §6 (204 TFLOP per forward at 200 text tokens;
+the exact count for this prompt is printed too), and the largest pixel difference from the stock
+output for the same seed and inputs. Step caches are reported separately: with random weights their
+reuse pattern says nothing about quality.
+
+    python benchmarks/qwen_gpu.py --steps 10 --json $OUT/qwen_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+REFERENCE_TFLOP = 204.0
+PROMPT = (
+    "A flat poster with a pale blue background, a large red circle in the upper left, a white rounded "
+    "rectangle holding the bold black title 'SUMMER SALE', a smaller yellow star at the lower right and a "
+    "thin grey line of small text under the title."
+)
+TRANSFORMER = {
+    "patch_size": 2,
+    "in_channels": 64,
+    "out_channels": 16,
+    "num_layers": 60,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 3584,
+    "axes_dims_rope": (16, 56, 56),
+    "use_additional_t_cond": True,
+    "use_layer3d_rope": True,
+}
+VAE = {
+    "base_dim": 96,
+    "z_dim": 16,
+    "dim_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "temperal_downsample": [False, True, True],
+    "input_channels": 4,
+}
+
+
+def build_pipeline() -> Any:
+    """The layered pipeline at full size with random bf16 weights, on the GPU."""
+    import torch
+    from diffusers import AutoencoderKLQwenImage, QwenImageLayeredPipeline, QwenImageTransformer2DModel
+
+    from strata.engines.qwen_parts import tiny
+
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            transformer = QwenImageTransformer2DModel(**TRANSFORMER)
+            vae = AutoencoderKLQwenImage(**VAE)
+    finally:
+        torch.set_default_dtype(previous)
+    _small_random_init(transformer)
+    tokenizer = tiny.build_tokenizer()
+    encoder = tiny.build_text_encoder(tokenizer, hidden_size=3584, heads=28, kv_heads=4, layers=1)
+    pipe = QwenImageLayeredPipeline(
+        scheduler=tiny.build_scheduler(),
+        vae=vae.to(torch.bfloat16),
+        text_encoder=encoder.to("cuda", torch.bfloat16),
+        tokenizer=tokenizer,
+        processor=None,
+        transformer=transformer.to(torch.bfloat16),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _small_random_init(model: Any) -> None:
+    """N(0, 0.02) weights keep 60 random blocks finite in bf16 (default init overflows)."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, 0.02)
+                if module.bias is not None:
+                    module.bias.zero_()
+
+
+class ForwardTimer:
+    """CUDA events around every transformer forward; seconds per forward after the run."""
+
+    def __init__(self, transformer: Any) -> None:
+        import torch
+
+        self.pairs: list[tuple[Any, Any]] = []
+        self._event = lambda: torch.cuda.Event(enable_timing=True)
+        self._handles = [
+            transformer.register_forward_pre_hook(self._start),
+            transformer.register_forward_hook(self._stop),
+        ]
+
+    def _start(self, *_: Any) -> None:
+        start = self._event()
+        start.record()
+        self.pairs.append((start, None))
+
+    def _stop(self, *_: Any) -> None:
+        stop = self._event()
+        stop.record()
+        self.pairs[-1] = (self.pairs[-1][0], stop)
+
+    def seconds(self) -> list[float]:
+        return [start.elapsed_time(stop) / 1000 for start, stop in self.pairs if stop is not None]
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def flop_per_forward(text_tokens: int, layers: int = 4, resolution: int = 640) -> float:
+    """docs/qwen-image-layered.md §6.2: 13.59 GFLOP per token of linear work plus 4·S²·3072·60 attention."""
+    image_tokens = (layers + 2) * (resolution // 16) ** 2
+    sequence = image_tokens + text_tokens
+    return sequence * 13.59e9 + 4 * sequence**2 * 3072 * 60
+
+
+def measure(name: str, run: Callable[[int], list[np.ndarray]], pipe: Any, steps: int) -> dict[str, Any]:
+    """Run once to warm up (2 steps), then ``steps`` steps timed; returns the figures and the layers."""
+    import torch
+
+    run(2)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    timer = ForwardTimer(pipe.transformer)
+    started = time.perf_counter()
+    layers = run(steps)
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - started
+    timer.close()
+    forwards = timer.seconds()
+    per_forward = statistics.median(forwards)
+    per_step = sum(forwards) / steps
+    return {
+        "name": name,
+        "steps": steps,
+        "forwards": len(forwards),
+        "s_per_forward": per_forward,
+        "e2e_s": wall,
+        "e2e_50_s": wall + (50 - steps) * per_step,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "tflops_vs_204": REFERENCE_TFLOP / per_forward,
+        "layers": layers,
+    }
+
+
+def stock_runner(pipe: Any, image: Image.Image, seed: int) -> Callable[[int], list[np.ndarray]]:
+    import torch
+
+    def run(steps: int) -> list[np.ndarray]:
+        out = pipe(
+            image=image, prompt=PROMPT, negative_prompt=" ", true_cfg_scale=4.0, layers=4,
+            num_inference_steps=steps, resolution=640, cfg_normalize=True, use_en_prompt=True,
+            generator=torch.Generator("cpu").manual_seed(seed),
+        )  # fmt: skip
+        return [np.asarray(layer) for layer in out.images[0]]
+
+    return run
+
+
+def engine_runner(engine: Any, image: Image.Image, seed: int, accelerators: dict[str, Any]) -> Callable:
+    def run(steps: int) -> list[np.ndarray]:
+        options = {"prompt": PROMPT, "steps": steps, "seed": seed, "width": 640, "height": 640}
+        stack = engine.decompose(image, 4, {**options, "accelerators": accelerators})
+        run.metadata = stack.metadata  # type: ignore[attr-defined]
+        return [np.asarray(layer) for layer in stack.layers]
+
+    return run
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, load settings, accelerators): the levers one at a time, then the caches."""
+    rows = [("engine eager sdpa", {"attention_backend": None, "compile": False}, {})]
+    for backend in args.backends:
+        rows.append((f"engine eager {backend}", {"attention_backend": backend, "compile": False}, {}))
+    best = args.backends[0] if args.backends else None
+    rows.append((f"engine compiled {best or 'sdpa'}", {"attention_backend": best, "compile": True}, {}))
+    if args.caches:
+        for cache, key, value in (
+            ("fb_cache", "fb_cache_threshold", 0.05),
+            ("tea_cache", "tea_cache_distance", 0.2),
+            ("db_cache", "db_cache_threshold", 0.08),
+        ):
+            levers = {"attention_backend": best, "compile": True}
+            rows.append((f"engine compiled + {cache}", levers, {cache: True, key: value}))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (>= 10), extrapolated to 50")
+    parser.add_argument("--seed", type=int, default=777)
+    parser.add_argument("--backends", nargs="*", default=["_native_cudnn", "_native_flash"])
+    parser.add_argument("--caches", action="store_true", help="also time fb/tea/db step caches")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        print("qwen_gpu: no CUDA device; this benchmark needs a GPU", file=sys.stderr)
+        return 2
+    if args.steps < 10:
+        parser.error("--steps must be >= 10")
+    from strata.engines.qwen import QwenEngine
+    from strata.engines.qwen_parts.loading import LoadSettings
+
+    pipe = build_pipeline()
+    image = Image.new("RGBA", (1024, 1024), (200, 220, 240, 255))
+    results = [measure("stock diffusers", stock_runner(pipe, image, args.seed), pipe, args.steps)]
+    reference = results[0]["layers"]
+    for name, levers, accelerators in variants(args):
+        try:
+            torch._dynamo.reset()
+            pipe.transformer.set_attention_backend(levers["attention_backend"] or "native")
+            settings = LoadSettings(path=None, device="cuda", dtype="bfloat16", compile=levers["compile"])  # type: ignore[arg-type]
+            engine = QwenEngine.from_pipeline(pipe, settings)
+            run = engine_runner(engine, image, args.seed, accelerators)
+            row = measure(name, run, pipe, args.steps)
+            row["max_abs_diff_vs_stock"] = max_difference(row["layers"], reference)
+            row["forwards_computed"] = run.metadata["forwards_computed"]
+            row["forwards_reused"] = run.metadata["forwards_reused"]
+            results.append(row)
+        except Exception as exc:  # one failing lever must not hide the others' figures
+            traceback.print_exc()
+            results.append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
+    report(results, args, text_tokens(pipe))
+    return 0
+
+
+def max_difference(layers: list[np.ndarray], reference: list[np.ndarray]) -> int:
+    """Largest absolute uint8 difference over all layers and channels."""
+    return int(
+        max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(layers, reference, strict=True))
+    )
+
+
+def text_tokens(pipe: Any) -> int:
+    """Text tokens the transformer sees for PROMPT: the templated prompt minus the dropped prefix."""
+    templated = pipe.prompt_template_encode.format(PROMPT)
+    return len(pipe.tokenizer(templated).input_ids) - pipe.prompt_template_encode_start_idx
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace, tokens: int) -> None:
+    import torch
+
+    header = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "steps_timed": args.steps,
+        "text_tokens": tokens,
+        "tflop_per_forward_this_prompt": flop_per_forward(tokens) / 1e12,
+    }
+    stock = results[0]
+    print(json.dumps(header))
+    columns = ("s/fwd", "e2e", "e2e@50", "peakGiB", "TF/s", "speedup", "maxdiff", "reused")
+    print(f"{'config':34} " + " ".join(f"{c:>8}" for c in columns))
+    for row in results:
+        if "error" in row:
+            print(f"{row['name']:34} FAILED {row['error']}")
+            continue
+        speedup = stock["e2e_50_s"] / row["e2e_50_s"]
+        print(
+            f"{row['name']:34} {row['s_per_forward']:8.3f} {row['e2e_s']:8.2f} {row['e2e_50_s']:8.2f} "
+            f"{row['peak_gib']:8.1f} {row['tflops_vs_204']:8.0f} {speedup:7.2f}x "
+            f"{row.get('max_abs_diff_vs_stock', 0):8d} {row.get('forwards_reused', 0):8d}"
+        )
+    if args.json:
+        rows = [{k: v for k, v in row.items() if k != "layers"} for row in results]
+        with open(args.json, "w") as handle:
+            json.dump({**header, "results": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
