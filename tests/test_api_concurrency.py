@@ -93,3 +93,21 @@ def test_a_full_queue_answers_service_unavailable(slow_server: str) -> None:
         headers={"Authorization": f"Bearer {strata_server.API_KEY}"}, timeout=30,
     )  # fmt: skip
     assert response.status_code == 503
+
+
+def test_a_bug_in_a_handler_still_answers_with_the_task_uuid(
+    slow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("strata.api.session.parse_inference", broken)
+    with connect(f"ws://{slow_server}/v1") as ws:
+        authenticate(ws)
+        body = task()
+        ws.send(json.dumps([body]))
+        error = json.loads(ws.recv(10))["errors"][0]
+        assert (error["code"], error["taskUUID"]) == ("internalServerError", body["taskUUID"])
+        assert "secret" not in error["message"]
+        ws.send(json.dumps([{"taskType": "ping", "ping": True}]))
+        assert json.loads(ws.recv(10))["data"][0]["pong"] is True

@@ -313,6 +313,15 @@ def test_missing_weights_name_the_setting(tmp_path, monkeypatch, image):
         get_engine("qwen", model_path=str(tmp_path / "partial")).decompose(image, 2, FAST)
 
 
+def test_make_tiny_refuses_a_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit) as info:
+        cli_main(["qwen", "make-tiny", str(tmp_path)])
+    assert info.value.code == 1
+    assert capsys.readouterr().err.strip() == f"strata: error: {tmp_path} exists and is not an empty folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
 def test_resize_keeps_edge_colour():
     layer = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     layer.paste((255, 0, 0, 255), (0, 0, 4, 8))

@@ -80,7 +80,7 @@ class Session:
                 )
                 await self.send({"errors": [error_object(error, task_type, task.get("taskUUID"))]})
             elif task_type in ("imageInference", "imageUpload", "getResponse"):
-                self.spawn(getattr(self, f"_{task_type}")(task))
+                self.spawn(self._guarded(task_type, task))
             else:
                 await self.send(
                     {"errors": [error_object(invalid_task_type(task), task_type, task.get("taskUUID"))]}
@@ -110,11 +110,23 @@ class Session:
         for task in self.pending:
             task.cancel()
 
+    async def _guarded(self, task_type: str, task: dict[str, Any]) -> None:
+        """Run one task handler; a bug still answers the client (with the taskUUID) and is logged."""
+        try:
+            await getattr(self, f"_{task_type}")(task)
+        except Exception:
+            log.exception("%s %s failed unexpectedly", task_type, task.get("taskUUID"))
+            error = StrataError("internal error; see the server log")
+            await self.send({"errors": [error_object(error, task_type, task.get("taskUUID"))]})
+
     async def _imageInference(self, task: dict[str, Any]) -> None:
         task_uuid = task.get("taskUUID")
         service = self.ctx.service
         try:
-            spec = parse_inference(task, self.ctx.settings, service.pool, self.base_url)
+            # Off the loop: hashing and validating a frame with a 50 MB data URI takes a while.
+            spec = await asyncio.to_thread(
+                parse_inference, task, self.ctx.settings, service.pool, self.base_url
+            )
             service.submit(spec)
         except StrataError as exc:
             await self.send({"errors": [error_object(exc, "imageInference", task_uuid)]})

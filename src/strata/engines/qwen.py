@@ -38,6 +38,7 @@ import importlib.util
 import secrets
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -127,7 +128,9 @@ class QwenEngine:
             return
         path = loading.resolve_model_path(self.model_path)
         device, dtype = loading.choose_device(self.device, self.dtype)
-        use_compile = device.startswith("cuda") if self.compile is None else self.compile
+        # Compile by default only where it pays and nothing moves weights between forwards.
+        default_compile = device.startswith("cuda") and self.offload == "none"
+        use_compile = default_compile if self.compile is None else self.compile
         settings = loading.LoadSettings(
             path, device, dtype, self.offload, self.attention_backend, use_compile
         )
@@ -193,7 +196,7 @@ class QwenEngine:
             )
             timings["denoise_decode_s"] = time.perf_counter() - started
             # 7. Back onto the output canvas, back to front (the pipeline's order is bottom to top).
-            canvas = (request.width, request.height) if request.width else image.size
+            canvas = (request.width, request.height) if request.width and request.height else image.size
             metadata = self._metadata(request, seed, prompt, captioned, bucket, plan, counts, timings)
             stacks.append(LayerStack([resize_rgba(layer, canvas) for layer in layers_out], metadata=metadata))
         progress(1.0, "done")
@@ -227,6 +230,8 @@ class QwenEngine:
 
     def _encode(self, prompt: str, request: QwenRequest) -> dict[str, Any]:
         """Prompt (and, with CFG, negative prompt) embeddings with all-ones masks when unpadded."""
+        import torch
+
         pipe = self._pipe
         device = pipe._execution_device
         embeddings: dict[str, Any] = {}
@@ -238,22 +243,22 @@ class QwenEngine:
                 prompt=text, device=device, max_sequence_length=MAX_SEQUENCE_LENGTH
             )
             if mask is None:  # encode_prompt drops an all-ones mask; passing it back keeps the pipeline quiet
-                mask = embeds.new_ones(embeds.shape[:2], dtype=embeds.new_tensor(0).long().dtype)
+                mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
             embeddings[f"{name}_embeds"], embeddings[f"{name}_embeds_mask"] = embeds, mask
         return embeddings
 
     def _generate(
         self,
-        condition,
-        request,
-        embeddings,
-        seed,
+        condition: Image.Image,
+        request: QwenRequest,
+        embeddings: dict[str, Any],
+        seed: int,
         plan: CachePlan,
-        lora_paths,
-        index,
-        progress,
-        should_cancel,
-    ):
+        lora_paths: list[Path],
+        index: int,
+        progress: Progress,
+        should_cancel: ShouldCancel,
+    ) -> tuple[list[Image.Image], dict[str, int]]:
         """Run one seeded generation; returns (bottom-to-top RGBA layers, forward counts)."""
         import torch
 
@@ -296,8 +301,10 @@ class QwenEngine:
         return list(output.images[0]), {"computed": window.computed, "reused": window.reused}
 
     def _release_memory(self) -> None:
+        """After a cancel: let offload hooks move weights back and hand cached GPU blocks back."""
         import torch
 
+        self._pipe.maybe_free_model_hooks()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -55,10 +55,8 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     A flat or gradient model is its own completion; a textured background is inpainted (Telea) on a
     quarter-resolution copy, which keeps large holes affordable, and the result is upsampled.
     """
-    if not background.textured or not covered.any():
-        colour = background.colour
-    else:
-        colour = inpaint(image, covered)
+    needs_inpainting = background.textured and covered.any()
+    colour = inpaint(image, covered) if needs_inpainting else background.colour
     return np.where(covered[..., None], colour, image).astype(np.float32)
 
 
@@ -92,8 +90,8 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     size = (max(1, width // factor), max(1, height // factor))
     small = cv2.resize(_to_uint8(image), size, interpolation=cv2.INTER_AREA)
     # Any covered pixel in a cell makes the cell a hole, plus one cell of margin for anti-aliased rims.
-    hole = cv2.resize(covered.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
-    hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8))
+    cells = cv2.resize(covered.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
+    hole = cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8))
     filled = cv2.inpaint(small, hole, 5, cv2.INPAINT_TELEA)
     return cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
 

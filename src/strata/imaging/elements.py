@@ -95,7 +95,7 @@ def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
     h, w = shape_mask.shape
     if h > 0.2 * canvas_height or h > 2 * w:
         return "shape"
-    count, _, stats, _ = cv2.connectedComponentsWithStats(shape_mask.astype(np.uint8), connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(shape_mask.astype(np.uint8), connectivity=8)
     glyphs = stats[1:, cv2.CC_STAT_AREA] >= 3
     fill_ratio = shape_mask.sum() / max(1, h * w)
     return "text" if int(glyphs.sum()) >= 3 and fill_ratio < 0.6 else "shape"

@@ -7,9 +7,9 @@ pixels and layers can be moved independently. The plan:
 1. **More components than layers**: the two closest layers are merged, repeatedly. Closeness is the
    gap between their boxes (relative to the canvas diagonal) plus a penalty when their kinds differ,
    so text joins text and neighbours join neighbours, as designers group layers.
-2. **Fewer components than layers**: the layer with most elements is split, container first (the
-   component's bottom element apart from what sits on it), then by kind (shapes, photos, text),
-   then one element at a time (largest first).
+2. **Fewer components than layers**: the layer with most elements is split, container first (a
+   component's single bottom element apart from what sits on it), then by kind (shapes, photos,
+   text), then by level, then one element at a time (largest first).
 3. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
 
 Layers are ordered back to front by the painter's order of their elements (containers before their
@@ -64,14 +64,18 @@ def _premerge(layers: list[list[Element]], limit: int) -> list[list[Element]]:
         return layers
     keyed = sorted(layers, key=lambda layer: (KINDS.index(_kind(layer)), _box(layer)[0], _box(layer)[1]))
     size = -(-len(keyed) // limit)
-    return [sum(keyed[i : i + size], []) for i in range(0, len(keyed), size)]
+    return [[e for layer in keyed[i : i + size] for e in layer] for i in range(0, len(keyed), size)]
 
 
 def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, int]:
     boxes = np.array([_box(layer) for layer in layers], np.float64)
     kinds = np.array([KINDS.index(_kind(layer)) for layer in layers])
-    dy = np.maximum(0, np.maximum(boxes[:, None, 0] - boxes[None, :, 2], boxes[None, :, 0] - boxes[:, None, 2]))
-    dx = np.maximum(0, np.maximum(boxes[:, None, 1] - boxes[None, :, 3], boxes[None, :, 1] - boxes[:, None, 3]))
+    dy = np.maximum(
+        0, np.maximum(boxes[:, None, 0] - boxes[None, :, 2], boxes[None, :, 0] - boxes[:, None, 2])
+    )
+    dx = np.maximum(
+        0, np.maximum(boxes[:, None, 1] - boxes[None, :, 3], boxes[None, :, 1] - boxes[:, None, 3])
+    )
     cost = np.hypot(dy, dx) / max(diagonal, 1.0) + _KIND_PENALTY * (kinds[:, None] != kinds[None, :])
     np.fill_diagonal(cost, np.inf)
     i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
@@ -80,21 +84,24 @@ def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, in
 
 def _split(layer: list[Element]) -> list[list[Element]]:
     base = min(e.depth for e in layer)
-    if any(e.depth != base for e in layer):
-        return [[e for e in layer if e.depth == base], [e for e in layer if e.depth != base]]
+    bottom = [e for e in layer if e.depth == base]
+    if len(bottom) == 1 and len(layer) > 1:
+        return [bottom, [e for e in layer if e.depth != base]]
     kinds = [k for k in KINDS if any(e.kind == k for e in layer)]
     if len(kinds) > 1:
         return [[e for e in layer if e.kind == kinds[0]], [e for e in layer if e.kind != kinds[0]]]
+    if len(bottom) < len(layer):
+        return [bottom, [e for e in layer if e.depth != base]]
     largest = max(range(len(layer)), key=lambda i: layer[i].area)
     return [[layer[largest]], layer[:largest] + layer[largest + 1 :]]
 
 
 def _kind(layer: list[Element]) -> str:
     """The kind covering most of the layer."""
-    area = Counter[str]()
+    area: dict[str, float] = {}
     for element in layer:
-        area[element.kind] += element.area
-    return area.most_common(1)[0][0]
+        area[element.kind] = area.get(element.kind, 0.0) + element.area
+    return max(area, key=lambda kind: area[kind])
 
 
 def _box(layer: list[Element]) -> tuple[int, int, int, int]:
@@ -103,7 +110,7 @@ def _box(layer: list[Element]) -> tuple[int, int, int, int]:
 
 
 def layer_name(layer: list[Element], counters: Counter[str]) -> str:
-    """"text 2", "shape 1", "photo 1", "group 3" (mixed kinds) or "empty 1"."""
+    """ "text 2", "shape 1", "photo 1", "group 3" (mixed kinds) or "empty 1"."""
     kinds = {e.kind for e in layer}
     kind = "empty" if not layer else kinds.pop() if len(kinds) == 1 else "group"
     counters[kind] += 1
@@ -111,7 +118,7 @@ def layer_name(layer: list[Element], counters: Counter[str]) -> str:
 
 
 def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray | None) -> np.ndarray:
-    """"Over"-composite the elements of one layer onto a transparent canvas: uint8 (H, W, 4)."""
+    """ "Over"-composite the elements of one layer onto a transparent canvas: uint8 (H, W, 4)."""
     out = np.zeros((height, width, 4), np.uint8)
     if not layer:
         return out

@@ -163,7 +163,10 @@ def _complete_shape(
 
 
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull."""
+    """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
+
+    A shape filling most of its bounding box gets the group pixels inside the box instead.
+    """
     area = int(shape.sum())
     if area < 400:
         return shape
@@ -171,6 +174,12 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     largest = max(contours, key=cv2.contourArea)
     if cv2.contourArea(largest) < 0.95 * area:
         return shape
+    x, y, w, h = cv2.boundingRect(largest)
+    if area >= 0.8 * w * h:
+        # A card: complete to its box, which also restores a corner hidden under another element.
+        box = np.zeros_like(shape)
+        box[y : y + h, x : x + w] = True
+        return shape | (box & group)
     hull = cv2.convexHull(largest)
     solidity = area / max(1.0, cv2.contourArea(hull))
     if solidity >= 0.97 or solidity < 0.3:
@@ -195,26 +204,39 @@ def _shape_alpha(
 def _complex_element(
     ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int
 ) -> np.ndarray:
-    """Make the group's largest connected part a photo element; return the rest of the group.
+    """Make the group's large connected parts photo elements, and the scattered rest one more.
 
-    A large compact flat shape lying on the photo (a badge, a circle) is returned with the rest, so it
-    becomes its own element; the photo is completed under it (convex hull, inpainted colour).
+    A large compact flat shape lying on the photo (a badge, a circle) is returned to be peeled as its
+    own element; the largest photo is completed under it (convex hull, inpainted colour). Scattered
+    small parts (glyphs of a text block on a photo-like region) stay together in a single element.
     """
     flat = _compact_flat_part(image, group)
     body = group & ~flat
     if not body.any():
         body, flat = group, np.zeros_like(group)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    region = fill_holes(labels == largest)
-    hidden = _convex_completion(region, region | flat) & ~region
-    colour = image.copy()
-    if hidden.any():
-        colour[hidden] = inpaint(image, hidden)[hidden]
-    ctx.elements.append(
-        Element(box[0], box[1], (region | hidden).astype(np.float32), colour, depth, "photo", ctx.roots)
-    )
-    return group & ~region
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
+    largest = stats[order[0], cv2.CC_STAT_AREA]
+    big = [label for label in order[:8] if stats[label, cv2.CC_STAT_AREA] >= 0.25 * largest]
+    for rank, label in enumerate(big):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        crop = (slice(y, y + h), slice(x, x + w))
+        region = fill_holes(labels[crop] == label)
+        colour = image[crop].copy()
+        if rank == 0 and flat.any():
+            hidden = _convex_completion(region, region | flat[crop]) & ~region
+            if hidden.any():
+                colour[hidden] = inpaint(image[crop], hidden)[hidden]
+            region |= hidden
+        ctx.elements.append(
+            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, depth, "photo", ctx.roots)
+        )
+    rest = body & ~np.isin(labels, big)
+    if rest.sum() >= ctx.min_area:
+        ctx.elements.append(
+            Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", ctx.roots)
+        )
+    return flat
 
 
 def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -97,8 +97,8 @@ def encode_layer(layer: Image.Image, fmt: str, quality: int) -> Encoded:
     """One RGBA image in a per-layer format; JPG layers travel as PNG (alpha kept)."""
     if fmt == "WEBP":
         spec, options = FORMATS["webp"], {"quality": quality}
-    else:
-        spec, options = FORMATS["png"], {}
+    else:  # zlib level 1: about 3x faster than the default for a few percent more bytes
+        spec, options = FORMATS["png"], {"compress_level": 1}
     return Encoded(spec.module.layer_to_bytes(layer, **options), spec.media_type, spec.extension)
 
 

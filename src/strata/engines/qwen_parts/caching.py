@@ -143,7 +143,7 @@ def _first_block_cache(transformer: Any, plan: CachePlan, window: StepWindow) ->
     transformer.enable_cache(FirstBlockCacheConfig(threshold=plan.threshold))
     try:
         head = HookRegistry.check_if_exists_or_initialize(transformer.transformer_blocks[0])
-        hook = head.get_hook("fbc_leader_block_hook")
+        hook: Any = head.get_hook("fbc_leader_block_hook")
         wants_compute = hook._should_compute_remaining_blocks
 
         def should_compute(residual: Any) -> bool:
@@ -224,14 +224,15 @@ def _window(options: Mapping[str, Any], steps: int) -> tuple[int, int]:
                 f"give cache_{edge}_step or its percentage, not both", parameter=f"cache_{edge}_step"
             )
         if percent is not None:
-            value = _number(options, f"cache_{edge}_step_percentage", 0.0)
-            if value > 100:
+            share = _number(options, f"cache_{edge}_step_percentage", 0.0)
+            if share > 100:
                 raise InvalidParameter(
                     f"cache_{edge}_step_percentage must be <= 100", parameter=f"cache_{edge}_step_percentage"
                 )
-            bounds.append(round(steps * value / 100))
+            bounds.append(round(steps * share / 100))
         else:
-            bounds.append(_count(options, f"cache_{edge}_step", default, 0))
+            step = _count(options, f"cache_{edge}_step", default, 0)
+            bounds.append(default if step is None else step)
     start, end = bounds
     if start > end:
         raise InvalidParameter("the cache window starts after it ends", parameter="cache_start_step")

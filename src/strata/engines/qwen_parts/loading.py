@@ -4,13 +4,13 @@ Weights come only from disk: an explicit ``model_path``, the ``STRATA_QWEN_MODEL
 ``Qwen/Qwen-Image-Layered`` snapshot already in the Hugging Face cache (looked up offline). Nothing is
 ever downloaded.
 
-Offload modes, for GPUs smaller than the ~58 GB of bf16 weights (figures from
-``docs/qwen-image-layered.md``; not measured here):
+Offload modes, for GPUs smaller than the ~58 GB of bf16 weights (sizes from the reference note
+``qwen-image-layered.md``; strata has not measured these modes):
 
-- ``none``: everything on the GPU, ~58 GB of weights, ~63 GB peak at 640 px / 4 layers.
-- ``model``: whole components move to the GPU when used; peak is the 41 GB transformer plus activations.
-- ``sequential``: sub-module streaming; a few GB of VRAM but many times slower.
-- ``group``: block groups streamed with overlapped transfers (CUDA streams); between the two above.
+- ``none``: everything on the GPU: ~58 GB of weights, ~63 GB peak (third-party) at 640 px / 4 layers.
+- ``model``: whole components move to the GPU when used; peak ~ the 41 GB transformer + activations.
+- ``sequential``: sub-module streaming; the least VRAM and by far the slowest.
+- ``group``: one block at a time with overlapped transfers (CUDA streams); between the two above.
 """
 
 from __future__ import annotations
@@ -145,13 +145,14 @@ def _place(pipe: Any, settings: LoadSettings) -> None:
     else:
         import torch
 
-        for name in ("transformer", "vae"):
-            getattr(pipe, name).enable_group_offload(
-                onload_device=torch.device(settings.device),
-                offload_type="block_level",
-                num_blocks_per_group=1,
-                use_stream=settings.device.startswith("cuda"),
-            )
+        # Only the 41 GB transformer is streamed; the VAE (0.25 GB) and the text encoder stay resident.
+        pipe.transformer.enable_group_offload(
+            onload_device=torch.device(settings.device),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=settings.device.startswith("cuda"),
+        )
+        pipe.vae.to(settings.device)
         pipe.text_encoder.to(settings.device)
 
 

@@ -98,7 +98,7 @@ def _hook_classes() -> dict[str, Any]:
                 return encoder + text_residual, hidden + image_residual
             state.accumulated = 0.0
             state.inputs = (hidden, encoder)
-            return self.fn_ref.original_forward(*args, **kwargs)
+            return self.fn_ref.original_forward(*args, **kwargs)  # type: ignore[misc]
 
         @torch.compiler.disable
         def _wants_reuse(self, state: Any, current: Any) -> bool:
@@ -125,7 +125,7 @@ def _hook_classes() -> dict[str, Any]:
             state = self.state_manager.get_state()
             if state.skip:
                 return kwargs["encoder_hidden_states"], kwargs["hidden_states"]
-            output = self.fn_ref.original_forward(*args, **kwargs)
+            output = self.fn_ref.original_forward(*args, **kwargs)  # type: ignore[misc]
             if self.is_tail:
                 encoder_out, hidden_out = output
                 hidden_in, encoder_in = state.inputs

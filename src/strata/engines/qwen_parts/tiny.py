@@ -184,7 +184,7 @@ def write_tiny_checkpoint(directory: str | Path) -> Path:
         processor=None,
         transformer=build_transformer(),
     )
-    pipe.save_pretrained(directory, safe_serialization=True)
+    pipe.save_pretrained(directory, safe_serialization=True)  # type: ignore[attr-defined]
     build_image_processor().save_pretrained(directory / "processor")
     tokenizer.save_pretrained(directory / "processor")
     index_path = directory / "model_index.json"
