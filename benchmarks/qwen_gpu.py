@@ -225,22 +225,58 @@ def engine_runner(engine: Any, image: Image.Image, seed: int, accelerators: dict
     return run
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(name, load settings, accelerators): the levers one at a time, then the caches."""
-    rows = [("engine eager sdpa", {"attention_backend": None, "compile": False}, {})]
+Variant = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def eager_variants(args: argparse.Namespace) -> list[Variant]:
+    """(name, levers, accelerators): PyTorch SDPA, then each requested attention backend."""
+    rows: list[Variant] = [("engine eager sdpa", {"attention_backend": None, "compile": False}, {})]
     for backend in args.backends:
         rows.append((f"engine eager {backend}", {"attention_backend": backend, "compile": False}, {}))
-    best = args.backends[0] if args.backends else None
-    rows.append((f"engine compiled {best or 'sdpa'}", {"attention_backend": best, "compile": True}, {}))
+    return rows
+
+
+def compiled_variants(args: argparse.Namespace, backend: str | None) -> list[Variant]:
+    """Regional compile on the fastest eager backend, then (with --caches) each step cache on top."""
+    levers = {"attention_backend": backend, "compile": True}
+    rows: list[Variant] = [(f"engine compiled {backend or 'sdpa'}", levers, {})]
     if args.caches:
         for cache, key, value in (
             ("fb_cache", "fb_cache_threshold", 0.05),
             ("tea_cache", "tea_cache_distance", 0.2),
             ("db_cache", "db_cache_threshold", 0.08),
         ):
-            levers = {"attention_backend": best, "compile": True}
             rows.append((f"engine compiled + {cache}", levers, {cache: True, key: value}))
     return rows
+
+
+def fastest_backend(results: list[dict[str, Any]], eager: list[Variant]) -> str | None:
+    timed = {row["name"]: row["s_per_forward"] for row in results if "s_per_forward" in row}
+    candidates = [(timed[name], levers["attention_backend"]) for name, levers, _ in eager if name in timed]
+    return min(candidates, key=lambda pair: pair[0])[1] if candidates else None
+
+
+def run_variant(variant: Variant, pipe: Any, image: Image.Image, args: argparse.Namespace) -> dict[str, Any]:
+    """Time one engine configuration on the shared weights; errors become a row, not a crash."""
+    import torch
+
+    from strata.engines.qwen import QwenEngine
+    from strata.engines.qwen_parts.loading import LoadSettings
+
+    name, levers, accelerators = variant
+    try:
+        torch._dynamo.reset()
+        pipe.transformer.set_attention_backend(levers["attention_backend"] or "native")
+        device, dtype = ("cpu", "float32") if args.smoke else ("cuda", "bfloat16")
+        settings = LoadSettings(path=None, device=device, dtype=dtype, compile=levers["compile"])  # type: ignore[arg-type]
+        run = engine_runner(QwenEngine.from_pipeline(pipe, settings), image, args.seed, accelerators)
+        row = measure(name, run, pipe, args.steps)
+        row["forwards_computed"] = run.metadata["forwards_computed"]
+        row["forwards_reused"] = run.metadata["forwards_reused"]
+        return row
+    except Exception as exc:  # one failing lever must not hide the others' figures
+        traceback.print_exc()
+        return {"name": name, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def main() -> int:
@@ -259,30 +295,16 @@ def main() -> int:
         return 2
     if args.steps < 10:
         parser.error("--steps must be >= 10")
-    from strata.engines.qwen import QwenEngine
-    from strata.engines.qwen_parts.loading import LoadSettings
-
-    device = "cpu" if args.smoke else "cuda"
     pipe = build_smoke_pipeline() if args.smoke else build_pipeline()
     image = Image.new("RGBA", (1024, 1024), (200, 220, 240, 255))
     results = [measure("stock diffusers", stock_runner(pipe, image, args.seed), pipe, args.steps)]
-    reference = results[0]["layers"]
-    for name, levers, accelerators in variants(args):
-        try:
-            torch._dynamo.reset()
-            pipe.transformer.set_attention_backend(levers["attention_backend"] or "native")
-            dtype = "float32" if args.smoke else "bfloat16"
-            settings = LoadSettings(path=None, device=device, dtype=dtype, compile=levers["compile"])  # type: ignore[arg-type]
-            engine = QwenEngine.from_pipeline(pipe, settings)
-            run = engine_runner(engine, image, args.seed, accelerators)
-            row = measure(name, run, pipe, args.steps)
-            row["max_abs_diff_vs_stock"] = max_difference(row["layers"], reference)
-            row["forwards_computed"] = run.metadata["forwards_computed"]
-            row["forwards_reused"] = run.metadata["forwards_reused"]
-            results.append(row)
-        except Exception as exc:  # one failing lever must not hide the others' figures
-            traceback.print_exc()
-            results.append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
+    eager = eager_variants(args)
+    results += [run_variant(variant, pipe, image, args) for variant in eager]
+    best = fastest_backend(results, eager)
+    results += [run_variant(variant, pipe, image, args) for variant in compiled_variants(args, best)]
+    for row in results[1:]:
+        if "layers" in row:
+            row["max_abs_diff_vs_stock"] = max_difference(row["layers"], results[0]["layers"])
     report(results, args, text_tokens(pipe))
     return 0
 

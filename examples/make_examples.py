@@ -33,8 +33,8 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def _gradient(width: int, height: int) -> Image.Image:
     top, bottom = np.array([232, 240, 250.0]), np.array([196, 214, 240.0])
     t = np.linspace(0.0, 1.0, height)[:, None, None]
-    rows = (top * (1 - t) + bottom * t).repeat(width, axis=1)
-    return Image.fromarray(np.rint(rows).astype(np.uint8), "RGB")
+    rows = np.rint(top * (1 - t) + bottom * t).astype(np.uint8)
+    return Image.fromarray(rows.repeat(width, axis=1), "RGB")
 
 
 def _photo(width: int, height: int) -> Image.Image:
@@ -46,26 +46,31 @@ def _photo(width: int, height: int) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(smooth) + grain, 0, 255).astype(np.uint8), "RGB")
 
 
-def render() -> Image.Image:
-    """The poster at WIDTH x HEIGHT."""
-    s = SCALE
-    canvas = _gradient(WIDTH * s, HEIGHT * s)
+def render(factor: float = 1.0) -> Image.Image:
+    """The poster at ``factor`` times WIDTH x HEIGHT (the benchmarks render larger copies natively)."""
+    s = SCALE * factor
+
+    def box(*values: float) -> list[int]:
+        return [round(v * s) for v in values]
+
+    canvas = _gradient(round(WIDTH * s), round(HEIGHT * s))
     draw = ImageDraw.Draw(canvas)
     # Card, then a circle overlapping its top-right corner.
-    draw.rounded_rectangle([80 * s, 120 * s, 760 * s, 700 * s], radius=36 * s, fill=(255, 255, 255))
-    draw.ellipse([660 * s, 60 * s, 900 * s, 300 * s], fill=(245, 130, 48))
+    draw.rounded_rectangle(box(80, 120, 760, 700), radius=round(36 * s), fill=(255, 255, 255))
+    draw.ellipse(box(660, 60, 900, 300), fill=(245, 130, 48))
     # Photo inside the card.
-    canvas.paste(_photo(600 * s, 260 * s), (120 * s, 160 * s))
+    canvas.paste(_photo(*box(600, 260)), tuple(box(120, 160)))
     # Headline and text runs on the card.
-    draw.text((120 * s, 450 * s), "Summer Sale", font=_font(64 * s), fill=(24, 32, 56))
-    draw.text((120 * s, 540 * s), "Fresh layers for every design", font=_font(26 * s), fill=(90, 98, 120))
+    draw.text(box(120, 450), "Summer Sale", font=_font(round(64 * s)), fill=(24, 32, 56))
+    draw.text(box(120, 540), "Fresh layers for every design", font=_font(round(26 * s)), fill=(90, 98, 120))
     # Button with a label.
-    draw.rounded_rectangle([120 * s, 600 * s, 380 * s, 670 * s], radius=35 * s, fill=(37, 99, 235))
-    draw.text((165 * s, 618 * s), "Shop now", font=_font(30 * s), fill=(255, 255, 255))
+    draw.rounded_rectangle(box(120, 600, 380, 670), radius=round(35 * s), fill=(37, 99, 235))
+    draw.text(box(165, 618), "Shop now", font=_font(round(30 * s)), fill=(255, 255, 255))
     # A text run on the background, right of the card.
-    draw.text((820 * s, 420 * s), "strata", font=_font(80 * s), fill=(30, 60, 110))
-    draw.text((824 * s, 530 * s), "layer decomposition", font=_font(28 * s), fill=(60, 80, 120))
-    return canvas.resize((WIDTH, HEIGHT), Image.Resampling.BOX)
+    draw.text(box(820, 420), "strata", font=_font(round(80 * s)), fill=(30, 60, 110))
+    draw.text(box(824, 530), "layer decomposition", font=_font(round(28 * s)), fill=(60, 80, 120))
+    size = (round(WIDTH * factor), round(HEIGHT * factor))
+    return canvas.resize(size, Image.Resampling.BOX)
 
 
 def main() -> None:

@@ -232,3 +232,18 @@ def test_bad_requests_are_parameter_errors(poster: Image.Image) -> None:
         ClassicEngine().decompose(image, 21)
     with pytest.raises(UnsupportedParameter):
         ClassicEngine().decompose(image, 4, {"steps": 3})
+
+
+def test_full_bleed_photo_is_the_backdrop() -> None:
+    rng = np.random.default_rng(3)
+    coarse = Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8), "RGB")
+    image = Image.new("RGB", (320, 240), (250, 250, 250))
+    image.paste(coarse.resize((300, 220), Image.Resampling.BICUBIC), (10, 10))
+    ImageDraw.Draw(image).rectangle([120, 100, 200, 140], fill=(20, 20, 20))
+    stack = ClassicEngine().decompose(image, 3)
+    background, *elements = stack.arrays()
+    photo_pixel, badge_pixel = (30, 30), (120, 160)
+    assert np.array_equal(background[photo_pixel][:3], np.asarray(image)[photo_pixel])
+    assert all(layer[photo_pixel][3] == 0 for layer in elements)
+    assert max(layer[badge_pixel][3] for layer in elements) == 255
+    assert_exact(stack, image)

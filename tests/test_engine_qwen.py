@@ -7,13 +7,12 @@ import pytest
 from PIL import Image
 
 from strata.cli import main as cli_main
-from strata.engines import get_engine
+from strata.engines import Engine, get_engine
 from strata.engines.qwen_parts.canvas import resize_rgba
 from strata.engines.qwen_parts.lora import lora_file_name, phase_active
 from strata.engines.qwen_parts.schedulers import SCHEDULERS
 from strata.errors import Cancelled, InvalidParameter, ModelUnavailable, UnsupportedParameter
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning:peft.*")
 POSTER = "/work/shared/data/posters/qwen-demo-1.png"
 FAST = {"steps": 2, "seed": 7, "prompt": "a poster with a title"}
 
@@ -65,6 +64,12 @@ def base(engine, image):
 @pytest.fixture(scope="session")
 def seed_eight(engine, image):
     return pixels(run(engine, image, seed=8))
+
+
+def test_engine_contract_and_availability(engine):
+    assert isinstance(engine, Engine) and engine.name == "qwen"
+    usable, reason = engine.availability()
+    assert usable and str(engine.model_path) in reason
 
 
 def test_layers_are_rgba_on_the_input_canvas(base):
@@ -130,12 +135,15 @@ def test_number_results_share_one_prompt_encoding(engine, image, monkeypatch, ba
     calls = []
     original = engine._pipe._get_qwen_prompt_embeds
     monkeypatch.setattr(
-        engine._pipe, "_get_qwen_prompt_embeds", lambda *a, **k: calls.append(1) or original(*a, **k)
+        engine._pipe, "_get_qwen_prompt_embeds", lambda *a, **k: calls.append(a) or original(*a, **k)
     )
+    engine._embedding_cache.clear()
     stacks = engine.decompose_all(image, 2, {**FAST, "number_results": 2})
     assert len(calls) == 2  # prompt and negative prompt, once for both results
     assert [s.metadata["seed"] for s in stacks] == [7, 8]
     assert np.array_equal(pixels(stacks[0]), pixels(base)) and np.array_equal(pixels(stacks[1]), seed_eight)
+    run(engine, image, seed=9)  # a later request with the same prompts reuses the encodings
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize("name", [n for n in SCHEDULERS if n not in ("Euler", "UniPC")])
@@ -205,10 +213,13 @@ def test_lora_applies_switches_by_phase_and_restores(engine, checkpoint, image, 
     monkeypatch.setenv("STRATA_LORA_DIR", str(lora_dir))
     fresh = get_engine("qwen", model_path=str(checkpoint))
     fresh_layers = pixels(run(fresh, image))
-    outputs = {}
+    outputs, switches = {}, []
+    original = engine._pipe.set_adapters
+    monkeypatch.setattr(engine._pipe, "set_adapters", lambda n, w: switches.append(list(w)) or original(n, w))
     for phase in ("both", "high", "low"):
-        lora = [{"model": "test:style@1", "weight": 1.0, "transformer": phase}]
+        lora = [{"model": "test:style@1", "weight": 0.8, "transformer": phase}]
         outputs[phase] = pixels(run(engine, image, lora=lora))
+    assert switches == [[0.8], [0.8], [0.0], [0.0], [0.8]]  # both; high then off; off then low
     assert len({o.tobytes() for o in [fresh_layers, *outputs.values()]}) == 4
     assert np.array_equal(pixels(run(engine, image)), fresh_layers)
 
@@ -311,6 +322,16 @@ def test_missing_weights_name_the_setting(tmp_path, monkeypatch, image):
     (tmp_path / "partial" / "model_index.json").write_text("{}")
     with pytest.raises(ModelUnavailable, match="missing component folder"):
         get_engine("qwen", model_path=str(tmp_path / "partial")).decompose(image, 2, FAST)
+
+
+def test_bad_load_settings_are_clear_errors(checkpoint):
+    import torch
+
+    with pytest.raises(InvalidParameter, match="offload must be one of"):
+        get_engine("qwen", model_path=str(checkpoint), offload="halfway").load()
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelUnavailable, match="CUDA is not available"):
+            get_engine("qwen", model_path=str(checkpoint), device="cuda").load()
 
 
 def test_make_tiny_refuses_a_non_empty_folder(tmp_path, capsys):

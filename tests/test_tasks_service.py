@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,101 @@ def test_recover_fails_interrupted_tasks(tmp_path: Path) -> None:
     assert record is not None and record.status is TaskStatus.ERROR
     assert record.errors[0]["code"] == "taskFailed"
     assert service.recover() == 0
+
+
+def gated_engine(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event, list[int]]:
+    """Make each decomposition wait for ``go`` after signalling ``started``; returns (started, go, calls)."""
+    real = ClassicEngine.decompose
+    started, go, calls = threading.Event(), threading.Event(), []
+
+    def gated(self: ClassicEngine, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        started.set()
+        go.wait(10)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClassicEngine, "decompose", gated)
+    return started, go, calls
+
+
+def test_cancel_stops_a_running_task_through_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go, calls = gated_engine(monkeypatch)
+    service = make_service(tmp_path)
+    doomed, after = spec(number_results=3), spec()
+
+    async def scenario() -> list[Any]:
+        await service.start()
+        try:
+            handle = service.submit(doomed)
+            await asyncio.to_thread(started.wait, 10)
+            assert await service.cancel(doomed.task_uuid) is handle
+            go.set()  # the engine now runs and sees should_cancel() at its first stage
+            events = [e async for e in service.follow(doomed.task_uuid)]
+            service.submit(after)
+            return [events, [e async for e in service.follow(after.task_uuid)]]
+        finally:
+            await service.stop()
+
+    events, next_events = asyncio.run(scenario())
+    assert [(kind, obj["code"], obj["taskUUID"]) for kind, obj in events] == [
+        ("error", "taskCancelled", doomed.task_uuid)
+    ]
+    record = service.storage.get_task(doomed.task_uuid)
+    assert record is not None and record.status is TaskStatus.CANCELLED and record.results == []
+    assert len(calls) == 2 and [kind for kind, _ in next_events] == ["data"]  # no second generation
+
+
+def test_cancel_ends_a_queued_task_at_once_and_it_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go, calls = gated_engine(monkeypatch)
+    service = make_service(tmp_path)  # one worker: the second task waits in the queue
+    running, queued = spec(), spec()
+
+    async def scenario() -> list[Any]:
+        await service.start()
+        try:
+            service.submit(running)
+            service.submit(queued)
+            await asyncio.to_thread(started.wait, 10)
+            await service.cancel(queued.task_uuid)
+            cancelled = [e async for e in service.follow(queued.task_uuid)]  # ends while the first waits
+            go.set()
+            return [cancelled, [e async for e in service.follow(running.task_uuid)]]
+        finally:
+            await service.stop()
+
+    cancelled, first = asyncio.run(scenario())
+    assert [(kind, obj["code"]) for kind, obj in cancelled] == [("error", "taskCancelled")]
+    assert [kind for kind, _ in first] == ["data"] and len(calls) == 1
+    stored = service.storage.get_task(queued.task_uuid)
+    assert stored is not None and stored.status is TaskStatus.CANCELLED
+
+
+def test_engine_progress_reaches_the_handle_and_items_carry_timings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ClassicEngine.decompose
+    service = make_service(tmp_path)
+    job = spec(number_results=2)
+    seen: list[float] = []
+
+    def spying(self: ClassicEngine, image: Any, layers: int, options: Any, **kwargs: Any) -> Any:
+        progress = kwargs["progress"]
+
+        def report(fraction: float, stage: str) -> None:
+            progress(fraction, stage)
+            seen.append(service._active[job.task_uuid].progress)
+
+        return real(self, image, layers, options, progress=report, should_cancel=kwargs["should_cancel"])
+
+    monkeypatch.setattr(ClassicEngine, "decompose", spying)
+    (events,) = asyncio.run(run_to_end(service, job))
+    assert seen == sorted(seen) and seen[0] < 0.5 < seen[-1] < 1  # two generations, monotonic
+    assert any(0 < value < 0.5 for value in seen)
+    for _, item in events:
+        timings = item["timings"]
+        assert 0 < timings["engineMs"] < timings["totalMs"]
+        assert timings["queueMs"] >= 0 and timings["queueMs"] + timings["engineMs"] <= timings["totalMs"]

@@ -22,5 +22,5 @@ def test_transition_follows_the_table(start: TaskStatus, target: TaskStatus) -> 
 
 
 def test_wire_words_are_runwares() -> None:
-    assert [s.wire for s in TaskStatus] == ["processing", "processing", "success", "error"]
-    assert [s.terminal for s in TaskStatus] == [False, False, True, True]
+    assert [s.wire for s in TaskStatus] == ["processing", "processing", "success", "error", "error"]
+    assert [s.terminal for s in TaskStatus] == [False, False, True, True, True]

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # --- limits -----------------------------------------------------------------------------------
     max_body_bytes: int = Field(64 * MiB, ge=1024)
     max_frame_bytes: int = Field(64 * MiB, ge=1024)
+    #: Seconds without a message after which an idle WebSocket is closed (Runware: 120); 0: never.
+    idle_timeout: float = Field(120.0, ge=0)
     #: Decoded pixel-count limit for every input image (decompression bombs).
     max_pixels: int = Field(64 * MiB, ge=1)
     #: Tasks waiting for a worker; one more gets ``serviceUnavailable``.

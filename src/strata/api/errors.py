@@ -1,8 +1,7 @@
-"""StrataError and pydantic errors → Runware error objects.
+"""Pydantic validation errors → StrataErrors naming the parameter; Runware error objects.
 
-Runware's shape: ``{code, message, parameter, type, documentation, taskType, taskUUID, allowedValues?}``.
-The ``taskUUID`` is what lets an SDK route the error to the call waiting for it (without it the call
-hangs until its own timeout), so every error of a task echoes the UUID the client sent, valid or not.
+The error object itself (``error_object``) is built by :mod:`strata.tasks.items`, because the worker
+stores errors in that shape too; it is re-exported here for the API's modules.
 """
 
 from __future__ import annotations
@@ -11,43 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from strata.errors import InvalidParameter, StrataError
+from strata.errors import InvalidParameter
+from strata.tasks.items import error_object, leaf_name
 
-DOCUMENTATION = "docs/server.md#errors"
-
-#: Wire type of each parameter, for the ``type`` field (leaf name → type word).
-PARAM_TYPES = {
-    "taskUUID": "UUIDv4",
-    "taskType": "string",
-    "model": "string",
-    "positivePrompt": "string",
-    "negativePrompt": "string",
-    "scheduler": "string",
-    "outputType": "string",
-    "outputFormat": "string",
-    "deliveryMethod": "string",
-    "webhookURL": "string",
-    "uploadEndpoint": "string",
-    "image": "string",
-    "mode": "string",
-    "transformer": "string",
-    "apiKey": "string",
-    "seed": "integer",
-    "steps": "integer",
-    "width": "integer",
-    "height": "integer",
-    "numberResults": "integer",
-    "outputQuality": "integer",
-    "ttl": "integer",
-    "layers": "integer",
-    "CFGScale": "float",
-    "trueCFGScale": "float",
-    "weight": "float",
-    "includeCost": "boolean",
-    "checkContent": "boolean",
-    "referenceImages": "array",
-    "lora": "array",
-}
+__all__ = ["ALLOWED_VALUES", "dotted", "error_object", "from_validation"]
 
 #: Allowed values of enumerated parameters (leaf name), attached to their errors.
 ALLOWED_VALUES: dict[str, list[Any]] = {
@@ -55,31 +21,6 @@ ALLOWED_VALUES: dict[str, list[Any]] = {
     "mode": ["none", "fast"],
     "transformer": ["both", "high", "low"],
 }
-
-
-def leaf_name(parameter: str | None) -> str:
-    """``lora[0].weight`` → ``weight``."""
-    return (parameter or "").split(".")[-1].split("[")[0]
-
-
-def param_type(parameter: str | None) -> str:
-    return PARAM_TYPES.get(leaf_name(parameter), "object" if parameter else "string")
-
-
-def error_object(exc: StrataError, task_type: str | None, task_uuid: Any) -> dict[str, Any]:
-    """The Runware error object for ``exc``, scoped to one task."""
-    obj: dict[str, Any] = {
-        "code": exc.code,
-        "message": exc.message,
-        "parameter": exc.parameter,
-        "type": param_type(exc.parameter),
-        "documentation": DOCUMENTATION,
-        "taskType": task_type,
-        "taskUUID": task_uuid if isinstance(task_uuid, str) else None,
-    }
-    if exc.allowed_values is not None:
-        obj["allowedValues"] = exc.allowed_values
-    return obj
 
 
 def from_validation(exc: ValidationError) -> InvalidParameter:

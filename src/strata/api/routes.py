@@ -74,8 +74,9 @@ async def rest(request: Request) -> Response:
         return JSONResponse({"errors": [error]}, 401)
     frames: list[dict[str, Any]] = []
 
-    async def collect(frame: dict[str, Any]) -> None:
+    async def collect(frame: dict[str, Any]) -> bool:
         frames.append(frame)
+        return True
 
     session = Session(ctx, collect, base_url(request, ctx), authenticated=token is not None, push=False)
     await session.handle(tasks)
@@ -100,22 +101,30 @@ def parse_tasks(text: bytes | str) -> list[Any] | dict[str, Any]:
 
 
 async def websocket(ws: WebSocket) -> None:
-    """``/v1``: the SDKs' transport. The reader only parses; tasks run beside it."""
+    """``/v1``: the SDKs' transport. The reader only parses; tasks run beside it.
+
+    A socket silent for ``STRATA_IDLE_TIMEOUT`` seconds with nothing in flight is closed, as Runware
+    does; one with a task in flight never is (the SDK would not notice a clean close).
+    """
     ctx = context(ws)
     await ws.accept()
     lock = asyncio.Lock()
 
-    async def send(frame: dict[str, Any]) -> None:
+    async def send(frame: dict[str, Any]) -> bool:
         async with lock:
-            # A client that left misses this frame; its tasks stay pollable with getResponse.
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            # A client that left misses this frame; its tasks stay pollable with getResponse, and
+            # a resumed session gets it again.
+            try:
                 await ws.send_text(json.dumps(frame))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return False
+            return True
 
     session = Session(ctx, send, base_url(ws, ctx), authenticated=False, push=True)
     try:
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await receive(ws, session, ctx.settings.idle_timeout)
+            if message is None or message["type"] == "websocket.disconnect":
                 break
             text = message.get("text")
             text = text if text is not None else message.get("bytes") or b""
@@ -131,6 +140,21 @@ async def websocket(ws: WebSocket) -> None:
         pass
     finally:
         session.close()
+
+
+async def receive(ws: WebSocket, session: Session, idle_timeout: float) -> dict[str, Any] | None:
+    """The next message, or None after closing a socket that stayed idle with nothing in flight."""
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout or None):
+                message: dict[str, Any] = await ws.receive()
+                return message
+        except TimeoutError:
+            if session.pending:
+                continue  # a task is running for this socket: keep it open
+            with contextlib.suppress(RuntimeError, OSError):
+                await ws.close(1000, f"idle for {idle_timeout:g} s")
+            return None
 
 
 async def output_file(request: Request) -> Response:

@@ -4,6 +4,12 @@
 other task runs in its own asyncio task, so a socket keeps answering pings while inference runs. Every
 frame goes out through ``send`` as ``{"data": [...]}`` or ``{"errors": [...]}``; the REST route
 collects them into one response, the WebSocket route writes them as they come.
+
+Session resume (WebSocket): while a socket relays results, the session counts what it delivered.
+When the socket drops, that count is parked under the session's ``connectionSessionUUID`` for
+``RESUME_SECONDS``; an ``authentication`` that sends the UUID back gets the rest re-delivered.
+
+``taskCancel`` (a strata extension) stops a queued or running task; see docs/server.md.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strata.api import uploads
@@ -21,11 +28,15 @@ from strata.api.errors import error_object
 from strata.api.runware import invalid_task_type, parse_inference
 from strata.config import Settings
 from strata.errors import StrataError
+from strata.tasks.records import TaskRecord
 from strata.tasks.service import TaskHandle, TaskService
-from strata.tasks.states import TaskStatus
 
 log = logging.getLogger("strata.api")
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: Sends one frame; returns False when it could not be delivered (the socket is gone).
+Send = Callable[[dict[str, Any]], Awaitable[bool]]
+#: How long a dropped socket's undelivered results wait for a resume (Runware buffers 120 s).
+RESUME_SECONDS = 120.0
+TASK_TYPES = ("imageInference", "imageUpload", "getResponse", "taskCancel")
 
 
 class AuthError(StrataError):
@@ -33,9 +44,29 @@ class AuthError(StrataError):
 
 
 @dataclass
+class Parked:
+    """What a dropped socket still owed its client: per task, items already delivered; open polls."""
+
+    relaying: dict[str, list[int]]
+    pushing: set[str]
+    expires_at: float
+
+
+@dataclass
 class ServerContext:
     settings: Settings
     service: TaskService
+    parked: dict[str, Parked] = field(default_factory=dict)
+
+    def park(self, session_uuid: str, parked: Parked) -> None:
+        now = time.monotonic()
+        for key in [k for k, v in self.parked.items() if v.expires_at <= now]:
+            del self.parked[key]
+        self.parked[session_uuid] = parked
+
+    def unpark(self, session_uuid: str) -> Parked | None:
+        parked = self.parked.pop(session_uuid, None)
+        return parked if parked is not None and parked.expires_at > time.monotonic() else None
 
 
 def key_is_valid(settings: Settings, key: object) -> bool:
@@ -59,6 +90,9 @@ class Session:
         #: WebSocket only: push results to a socket whose getResponse found the task unfinished.
         self.push = push
         self.pending: set[asyncio.Task[None]] = set()
+        self.session_uuid: str | None = None
+        #: taskUUID -> [data items, error objects] sent so far, while this session relays the task.
+        self._relaying: dict[str, list[int]] = {}
         self._pushing: set[str] = set()
 
     async def handle(self, tasks: list[Any]) -> None:
@@ -79,7 +113,7 @@ class Session:
                     code="missingApiKey",
                 )
                 await self.send({"errors": [error_object(error, task_type, task.get("taskUUID"))]})
-            elif task_type in ("imageInference", "imageUpload", "getResponse"):
+            elif task_type in TASK_TYPES:
                 self.spawn(self._guarded(task_type, task))
             else:
                 await self.send(
@@ -92,8 +126,15 @@ class Session:
             await self.send({"errors": [error_object(error, "authentication", None)]})
             return
         self.authenticated = True
-        session_uuid = task.get("connectionSessionUUID") or str(uuid.uuid4())
-        await self.send({"data": [{"taskType": "authentication", "connectionSessionUUID": session_uuid}]})
+        wanted = task.get("connectionSessionUUID")
+        self.session_uuid = wanted if isinstance(wanted, str) and wanted else str(uuid.uuid4())
+        await self.send({"data": [{"taskType": "authentication", "connectionSessionUUID": self.session_uuid}]})
+        parked = self.ctx.unpark(self.session_uuid) if self.push else None
+        if parked is not None:  # a resume: finish what the dropped socket could not deliver
+            for task_uuid, sent in parked.relaying.items():
+                self.spawn(self._relay(task_uuid, sent))
+            for task_uuid in parked.pushing:
+                self._start_push(task_uuid)
 
     def spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -106,9 +147,12 @@ class Session:
             await asyncio.gather(*self.pending, return_exceptions=True)
 
     def close(self) -> None:
-        """The client went away: stop following; the tasks themselves run on and stay pollable."""
+        """The client went away: stop following (the tasks run on and stay pollable); park the rest."""
         for task in self.pending:
             task.cancel()
+        if self.push and self.session_uuid and (self._relaying or self._pushing):
+            expires = time.monotonic() + RESUME_SECONDS
+            self.ctx.park(self.session_uuid, Parked(dict(self._relaying), set(self._pushing), expires))
 
     async def _guarded(self, task_type: str, task: dict[str, Any]) -> None:
         """Run one task handler; a bug still answers the client (with the taskUUID) and is logged."""
@@ -120,6 +164,7 @@ class Session:
             await self.send({"errors": [error_object(error, task_type, task.get("taskUUID"))]})
 
     async def _imageInference(self, task: dict[str, Any]) -> None:
+        received_at = time.perf_counter()
         task_uuid = task.get("taskUUID")
         service = self.ctx.service
         try:
@@ -127,15 +172,27 @@ class Session:
             spec = await asyncio.to_thread(
                 parse_inference, task, self.ctx.settings, service.pool, self.base_url
             )
-            service.submit(spec)
+            service.submit(spec, received_at)
         except StrataError as exc:
             await self.send({"errors": [error_object(exc, "imageInference", task_uuid)]})
             return
         if spec.delivery == "async":
             await self.send({"data": [{"taskType": "imageInference", "taskUUID": spec.task_uuid}]})
             return
-        async for kind, obj in service.follow(spec.task_uuid):
-            await self.send({"data": [obj]} if kind == "data" else {"errors": [obj]})
+        await self._relay(spec.task_uuid, [0, 0])
+
+    async def _relay(self, task_uuid: str, sent: list[int]) -> None:
+        """Send every item of the task past the first ``sent`` [data, errors], counting as it goes."""
+        self._relaying[task_uuid] = sent
+        seen = [0, 0]
+        async for kind, obj in self.ctx.service.follow(task_uuid):
+            slot = 0 if kind == "data" else 1
+            seen[slot] += 1
+            if seen[slot] > sent[slot] and await self.send(
+                {"data": [obj]} if kind == "data" else {"errors": [obj]}
+            ):
+                sent[slot] += 1
+        del self._relaying[task_uuid]
 
     async def _imageUpload(self, task: dict[str, Any]) -> None:
         try:
@@ -153,25 +210,46 @@ class Session:
             await self.send({"errors": [error_object(error, "getResponse", task_uuid)]})
             return
         await self.send(poll_answer(found))
-        task_uuid = found.record.task_uuid if isinstance(found, TaskHandle) else found.task_uuid
-        if isinstance(found, TaskHandle) and self.push and task_uuid not in self._pushing:
+        if isinstance(found, TaskHandle) and self.push:
+            self._start_push(found.record.task_uuid)
+
+    async def _taskCancel(self, task: dict[str, Any]) -> None:
+        """Cancel a task; the answer comes once it has stopped and says how it ended."""
+        task_uuid = task.get("taskUUID")
+        found = await self.ctx.service.cancel(task_uuid) if isinstance(task_uuid, str) else None
+        if found is None or not isinstance(task_uuid, str):
+            error = StrataError(f"no task {task_uuid!r}", parameter="taskUUID", code="taskFailedOrNotFound")
+            await self.send({"errors": [error_object(error, "taskCancel", task_uuid)]})
+            return
+        async for _ in self.ctx.service.follow(task_uuid):
+            pass
+        record = found.record if isinstance(found, TaskHandle) else found
+        item = {"taskType": "taskCancel", "taskUUID": task_uuid, "status": record.status.value}
+        await self.send({"data": [item]})
+
+    def _start_push(self, task_uuid: str) -> None:
+        if task_uuid not in self._pushing:
             self._pushing.add(task_uuid)
-            self.spawn(self._push_when_done(found))
+            self.spawn(self._push_when_done(task_uuid))
 
-    async def _push_when_done(self, handle: TaskHandle) -> None:
-        try:
-            async for _ in self.ctx.service.follow(handle.record.task_uuid):
-                pass
-            await self.send(poll_answer(handle))
-        finally:
-            self._pushing.discard(handle.record.task_uuid)
+    async def _push_when_done(self, task_uuid: str) -> None:
+        async for _ in self.ctx.service.follow(task_uuid):
+            pass
+        found = self.ctx.service.find(task_uuid)
+        if found is not None:
+            await self.send(poll_answer(found))
+        self._pushing.discard(task_uuid)
 
 
-def poll_answer(found: TaskHandle | Any) -> dict[str, Any]:
-    """``getResponse`` items: ``processing`` until the task ends, then every result and error at once."""
+def poll_answer(found: TaskHandle | TaskRecord) -> dict[str, Any]:
+    """``getResponse`` items: ``processing`` (with ``progress``, 0..1) until the task ends, then every
+    result and error at once."""
     record = found.record if isinstance(found, TaskHandle) else found
     if not record.status.terminal:
-        item = {"taskType": record.task_type, "taskUUID": record.task_uuid, "status": TaskStatus.QUEUED.wire}
+        item: dict[str, Any] = {"taskType": record.task_type, "taskUUID": record.task_uuid}
+        item["status"] = record.status.wire
+        if isinstance(found, TaskHandle):
+            item["progress"] = round(found.progress, 4)
         return {"data": [dict(item) for _ in range(record.number_results)]}
     answer: dict[str, Any] = {"data": [item | {"status": "success"} for item in record.results]}
     if record.errors:

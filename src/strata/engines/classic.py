@@ -4,7 +4,9 @@ It peels a design the way it was built: a background model (flat, gradient, or t
 pixels grouped into words and objects, a recursive extraction of flat-fill elements (cards, buttons,
 shapes, text runs) and complex elements (photos) with their occluded parts completed, a plan that
 turns elements into exactly N layers, and an exactness pass so that the layers composite back to the
-input. See ``docs`` and :mod:`strata.imaging.peel` for the stages.
+input. The numbered steps of :meth:`ClassicEngine.decompose` call one module each in
+:mod:`strata.imaging` (``background``, ``peel``/``elements``/``fill``/``alpha``, ``merge``,
+``exactness``).
 
 Policies (what a user can rely on):
 
@@ -14,6 +16,8 @@ Policies (what a user can rely on):
 * **Element layers.** Layers 1..N−1 hold components: a top-level element with everything on it (a card
   with its photo, text and button; a text run on the page; a photo). Element layers never share a pixel,
   so each can be moved or hidden on its own over the completed background.
+* **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 60 %)
+  is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
 * **Fewer components than N − 1.** The layer with most elements is split: a container apart from what
@@ -64,10 +68,10 @@ TEXTURED_TOL = 0.12
 #: Elements per image: one per this many pixels, within bounds. Past it a "design" is noise or a
 #: screenshot, and what is left stays in the background layer (exact, just not separated).
 PIXELS_PER_ELEMENT = 4000
+ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
 BACKDROP_PHOTO = 0.4
 BACKDROP_SHAPE = 0.6
-ELEMENT_BOUNDS = (40, 400)
 
 
 class ClassicEngine:
@@ -106,12 +110,13 @@ class ClassicEngine:
         run.start(0.1, "background")
         background = estimate_background(rgb, valid)
 
-        # 3. Foreground: pixels away from the background model, grouped and peeled into elements.
+        # 3. Foreground: pixels away from the background model, grouped and peeled into elements;
+        #    elements that fill most of the canvas are backdrops and join the background.
         run.start(0.2, "elements")
         elements = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
 
-        # 4. Plan exactly N − 1 element layers: levels, then merges or splits.
+        # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")
         plan = plan_layers(elements, layers - 1, float(np.hypot(height, width)))
 
@@ -138,7 +143,7 @@ class ClassicEngine:
         # 8. Clear the colour of transparent pixels (smaller files); name and describe the layers.
         run.start(0.95, "finish")
         for layer in stack[1:]:
-            layer[layer[..., 3] == 0, :3] = 0
+            np.multiply(layer[..., :3], layer[..., 3:] > 0, out=layer[..., :3], casting="unsafe")
         counters: Counter[str] = Counter()
         names = ["background"] + [layer_name(group, counters) for group in plan]
         run.start(1.0, "done")
@@ -162,7 +167,7 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         max_kernel=max(3, round(0.02 * max(height, width))),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
-    peel(ctx, foreground, background.colour, 0, 0, depth=1)
+    peel(ctx, foreground, background.colour)
     return ctx.elements
 
 

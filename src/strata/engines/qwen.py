@@ -28,7 +28,7 @@ Layers: 2..20; above 10 a ``UserWarning`` says quality and speed degrade (the de
 model was trained with up to 20). Constructor settings (load time): ``model_path``
 (or ``STRATA_QWEN_MODEL_PATH``), ``device``, ``dtype``, ``offload`` (none|model|sequential|group),
 ``attention_backend`` (a diffusers backend name, CUDA only), ``compile`` (regional torch.compile,
-default on for CUDA), ``lora_dir`` (or ``STRATA_LORA_DIR``).
+default on for CUDA without offload), ``lora_dir`` (or ``STRATA_LORA_DIR``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import gc
 import importlib.util
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ OPTIONS = frozenset(
 #: Stands in for the prompt string when embeddings are passed: the pipeline re-captions on an empty one.
 _EMBEDDED_PROMPT = "<embedded>"
 MAX_SEQUENCE_LENGTH = 512
+EMBEDDING_CACHE_SIZE = 8
 
 
 class _Stop(Exception):
@@ -98,6 +100,7 @@ class QwenEngine:
         self._pipe: Any = None
         self._image_processor: Any = None
         self._scheduler_config: Any = None
+        self._embedding_cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 
     @classmethod
     def from_pipeline(
@@ -239,13 +242,24 @@ class QwenEngine:
             [("negative_prompt", request.negative_prompt)] if request.cfg_on else []
         )
         for name, text in pairs:
-            embeds, mask = pipe.encode_prompt(
-                prompt=text, device=device, max_sequence_length=MAX_SEQUENCE_LENGTH
-            )
-            if mask is None:  # encode_prompt drops an all-ones mask; passing it back keeps the pipeline quiet
-                mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-            embeddings[f"{name}_embeds"], embeddings[f"{name}_embeds_mask"] = embeds, mask
+            cached = self._embedding_cache.get(text)
+            if cached is None:
+                embeds, mask = pipe.encode_prompt(
+                    prompt=text, device=device, max_sequence_length=MAX_SEQUENCE_LENGTH
+                )
+                if mask is None:  # encode_prompt drops an all-ones mask; passing one keeps the pipeline quiet
+                    mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+                cached = (embeds, mask)
+            self._remember_embedding(text, cached)
+            embeddings[f"{name}_embeds"], embeddings[f"{name}_embeds_mask"] = cached
         return embeddings
+
+    def _remember_embedding(self, text: str, value: tuple[Any, Any]) -> None:
+        """Keep the last few encodings: callers that loop over results reuse them (~1.4 MB each)."""
+        self._embedding_cache[text] = value
+        self._embedding_cache.move_to_end(text)
+        while len(self._embedding_cache) > EMBEDDING_CACHE_SIZE:
+            self._embedding_cache.popitem(last=False)
 
     def _generate(
         self,

@@ -6,7 +6,8 @@ pixels and layers can be moved independently. The plan:
 
 1. **More components than layers**: the two closest layers are merged, repeatedly. Closeness is the
    gap between their boxes (relative to the canvas diagonal) plus a penalty when their kinds differ,
-   so text joins text and neighbours join neighbours, as designers group layers.
+   weighted by the smaller layer's area, so details join their neighbours first, text joins text and
+   neighbours join neighbours, as designers group layers.
 2. **Fewer components than layers**: the layer with most elements is split, container first (a
    component's single bottom element apart from what sits on it), then by kind (shapes, photos,
    text), then by level, then one element at a time (largest first).
@@ -68,15 +69,16 @@ def _premerge(layers: list[list[Element]], limit: int) -> list[list[Element]]:
 
 
 def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, int]:
+    """The pair to merge next: close, of one kind, and small (details join their neighbours first)."""
     boxes = np.array([_box(layer) for layer in layers], np.float64)
     kinds = np.array([KINDS.index(_kind(layer)) for layer in layers])
-    dy = np.maximum(
-        0, np.maximum(boxes[:, None, 0] - boxes[None, :, 2], boxes[None, :, 0] - boxes[:, None, 2])
-    )
-    dx = np.maximum(
-        0, np.maximum(boxes[:, None, 1] - boxes[None, :, 3], boxes[None, :, 1] - boxes[:, None, 3])
-    )
-    cost = np.hypot(dy, dx) / max(diagonal, 1.0) + _KIND_PENALTY * (kinds[:, None] != kinds[None, :])
+    area = np.array([sum(e.area for e in layer) for layer in layers])
+    top, left, bottom, right = (boxes[:, k] for k in range(4))
+    dy = np.maximum(0, np.maximum(top[:, None] - bottom[None, :], top[None, :] - bottom[:, None]))
+    dx = np.maximum(0, np.maximum(left[:, None] - right[None, :], left[None, :] - right[:, None]))
+    apart = np.hypot(dy, dx) / max(diagonal, 1.0) + _KIND_PENALTY * (kinds[:, None] != kinds[None, :])
+    smaller = np.sqrt(np.minimum(area[:, None], area[None, :]) / max(float(area.sum()), 1.0))
+    cost = (apart + 0.05) * smaller
     np.fill_diagonal(cost, np.inf)
     i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
     return int(min(i, j)), int(max(i, j))
@@ -144,5 +146,5 @@ def make_disjoint(layers: list[np.ndarray]) -> None:
     taken = layers[-1][..., 3] > 0
     for layer in reversed(layers[:-1]):
         mine = layer[..., 3] > 0
-        layer[mine & taken, 3] = 0
+        np.putmask(layer[..., 3], taken, 0)
         taken |= mine

@@ -15,6 +15,7 @@ depth and in the number of elements, so noise cannot make it explode.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -47,12 +48,34 @@ class PeelContext:
     roots: int = 0
 
 
-def peel(
-    ctx: PeelContext, mask: np.ndarray, under: np.ndarray, top: int, left: int, depth: int, level: int = 0
-) -> None:
-    """Extract the elements of ``mask`` (a crop at ``top, left``) lying on ``under`` (same crop)."""
-    if level > _MAX_LEVEL:
-        return
+def peel(ctx: PeelContext, mask: np.ndarray, under: np.ndarray, depth: int = 1) -> None:
+    """Extract the elements of the full-canvas ``mask`` lying on ``under``, breadth first.
+
+    Breadth first, so that when the element budget runs out it is the finest details (the contents
+    of contents) that stay unseparated, not whole elements at the far end of the canvas.
+    """
+    queue: deque[_Task] = deque([_Task(mask, under, 0, 0, depth, 0, None)])
+    while queue and len(ctx.elements) < ctx.max_elements:
+        task = queue.popleft()
+        if task.level <= _MAX_LEVEL:
+            _peel_groups(ctx, task, queue)
+
+
+@dataclass
+class _Task:
+    """Pixels (``mask``, a crop at ``top, left``) to extract, lying on ``under`` (same crop)."""
+
+    mask: np.ndarray
+    under: np.ndarray
+    top: int
+    left: int
+    depth: int
+    level: int
+    root: int | None  # None: each group starts a component of its own
+
+
+def _peel_groups(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
+    mask = task.mask
     for group in component_groups(mask, ctx.min_area, ctx.max_groups, ctx.max_kernel):
         if len(ctx.elements) >= ctx.max_elements:
             return
@@ -61,39 +84,43 @@ def peel(
         y1, x1 = min(mask.shape[0], group.top + h + _PAD), min(mask.shape[1], group.left + w + _PAD)
         local = np.zeros((y1 - y0, x1 - x0), bool)
         local[group.top - y0 : group.top - y0 + h, group.left - x0 : group.left - x0 + w] = group.mask
-        if depth == 1:
+        root = task.root
+        if root is None:
             ctx.roots += 1
-        box = (top + y0, left + x0)
-        _extract(ctx, local, under[y0:y1, x0:x1], box, depth, level)
+            root = ctx.roots
+        crop = _Task(
+            local, task.under[y0:y1, x0:x1], task.top + y0, task.left + x0, task.depth, task.level, root
+        )
+        _extract(ctx, crop, queue)
 
 
-def _extract(
-    ctx: PeelContext, group: np.ndarray, under: np.ndarray, box: tuple[int, int], depth: int, level: int
-) -> None:
-    top, left = box
+def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
+    group, under, top, left, depth, root = task.mask, task.under, task.top, task.left, task.depth, task.root
+    assert root is not None
     h, w = group.shape
     image = ctx.image[top : top + h, left : left + w]
     if group.sum() < _SPECK:
         # A speck (a dot, a thin rule, a few pixels of an icon): one colour, no rim, no children.
         colour = np.broadcast_to(dominant_colour(image[group]), image.shape).copy()
-        ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", ctx.roots))
+        ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", root))
         return
     fill = _flat_fill(image, group, under)
     if fill is None:
-        rest = _complex_element(ctx, image, group, box, depth)
-        peel(ctx, rest, under, top, left, depth, level + 1)
+        rest = _complex_element(ctx, image, group, (top, left), depth, root)
+        sibling_root = None if depth == 1 else root
+        queue.append(_Task(rest, under, top, left, depth, task.level + 1, sibling_root))
         return
     colour, solid = fill
     shape = _complete_shape(image, under, colour, solid, group)
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
-    ctx.elements.append(Element(top, left, alpha, colour, depth, kind, ctx.roots))
+    ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
     inside = shape & (max_diff(image, colour) > ctx.tol)
     outside = group & (alpha == 0)
     children, siblings = _split_by_contact(inside | outside, inside)
     mixed = np.where(shape[..., None], colour, under)
-    peel(ctx, children, mixed, top, left, depth + 1, level + 1)
-    peel(ctx, siblings, under, top, left, depth, level + 1)
+    queue.append(_Task(children, mixed, top, left, depth + 1, task.level + 1, root))
+    queue.append(_Task(siblings, under, top, left, depth, task.level + 1, None if depth == 1 else root))
 
 
 def _flat_fill(
@@ -192,17 +219,24 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
 def _shape_alpha(
     image: np.ndarray, under: np.ndarray, colour: np.ndarray, shape: np.ndarray, group: np.ndarray
 ) -> np.ndarray:
-    """1 inside the shape; on a 2-pixel rim the projection alpha where it explains the pixel."""
-    near = cv2.dilate(shape.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~shape
+    """1 inside the shape; on its rim the projection alpha.
+
+    Group pixels up to 4 pixels out always take it (soft or noisy edges stay with their shape
+    instead of becoming ring-shaped elements of their own); other pixels up to 2 pixels out only
+    where the projection explains them (faint anti-aliasing, not a neighbour's edge).
+    """
+    shape8 = shape.astype(np.uint8)
+    near = cv2.dilate(shape8, np.ones((5, 5), np.uint8)).astype(bool) & ~shape
+    soft = cv2.dilate(shape8, np.ones((9, 9), np.uint8)).astype(bool) & ~shape & group
     a = projection_alpha(image, under, colour)
     fits = max_diff(a[..., None] * colour + (1 - a[..., None]) * under, image) < SHAPE_TOL
-    alpha = np.where(near & fits, a, 0.0).astype(np.float32)
+    alpha = np.where((near & fits) | soft, a, 0.0).astype(np.float32)
     alpha[shape] = 1.0
     return alpha
 
 
 def _complex_element(
-    ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int
+    ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int, root: int
 ) -> np.ndarray:
     """Make the group's large connected parts photo elements, and the scattered rest one more.
 
@@ -229,12 +263,12 @@ def _complex_element(
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
             region |= hidden
         ctx.elements.append(
-            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, depth, "photo", ctx.roots)
+            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, depth, "photo", root)
         )
     rest = body & ~np.isin(labels, big)
     if rest.sum() >= ctx.min_area:
         ctx.elements.append(
-            Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", ctx.roots)
+            Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
     return flat
 

@@ -86,16 +86,18 @@ class SQLiteStorage:
 
     def save_task(self, record: TaskRecord) -> None:
         record.updated_at = self.clock()
+        # Serialised before taking the lock: inline outputs make this JSON large, and other threads
+        # (and short reads from the event loop) should not wait for it.
+        row = (
+            record.status.value,
+            json.dumps(record.results),
+            json.dumps(record.errors),
+            record.updated_at,
+            record.task_uuid,
+        )
         with self._lock, self._db:
             self._db.execute(
-                "UPDATE tasks SET status = ?, results = ?, errors = ?, updated_at = ? WHERE task_uuid = ?",
-                (
-                    record.status.value,
-                    json.dumps(record.results),
-                    json.dumps(record.errors),
-                    record.updated_at,
-                    record.task_uuid,
-                ),
+                "UPDATE tasks SET status = ?, results = ?, errors = ?, updated_at = ? WHERE task_uuid = ?", row
             )
 
     def unfinished_tasks(self) -> list[TaskRecord]:

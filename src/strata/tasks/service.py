@@ -4,21 +4,28 @@ A submitted task is stored first (so a crash cannot lose it silently), then queu
 taskUUID is the idempotency key: a re-sent task with the same body re-attaches to the existing task
 (running or finished) and is never run twice; a different body under a used taskUUID is a conflict.
 Followers see each result item as soon as it is stored, replayed from the start.
+
+Storage writes of a running task (each result, each status change) go through one dedicated thread,
+so the event loop never waits on SQLite and the writes of a task keep their order. A task can be
+cancelled while queued (it ends at once) or running (the engine is asked to stop at its next check).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from strata.config import Settings
-from strata.errors import StrataError
+from strata.errors import Cancelled, StrataError
 from strata.storage.base import Storage
+from strata.tasks.delivery import post_webhook
 from strata.tasks.engines import EnginePool
+from strata.tasks.items import error_object
 from strata.tasks.records import InferenceSpec, TaskRecord
 from strata.tasks.states import TaskStatus, transition
 
@@ -41,13 +48,26 @@ class TaskHandle:
     """An active task in memory: its record plus a wake-up for followers."""
 
     record: TaskRecord
+    #: The request; None for handles built without one (tests).
+    spec: InferenceSpec | None = None
     events: list[Event] = field(default_factory=list)
     done: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Fraction of the whole task done, 0..1, written by the worker thread (a float store is atomic).
+    progress: float = 0.0
+    #: Set by :meth:`TaskService.cancel`; the engine polls it through ``should_cancel``.
+    cancel_requested: bool = False
+    #: ``time.perf_counter()`` when the request arrived, and when a worker took it.
+    received_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
 
     def notify(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
+
+    def advance(self, fraction: float) -> None:
+        """Record progress; never moves backwards (a late callback of a finished stage is ignored)."""
+        self.progress = max(self.progress, min(1.0, fraction))
 
 
 @dataclass
@@ -64,6 +84,8 @@ class TaskService:
         self.storage = storage
         self.pool = pool
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="strata-worker")
+        # One thread: storage writes leave the event loop and stay in order.
+        self.store_executor = ThreadPoolExecutor(1, thread_name_prefix="strata-store")
         self._active: dict[str, TaskHandle] = {}
         self._queue: asyncio.Queue[Job] = asyncio.Queue(settings.queue_size)
         self._workers: list[asyncio.Task[None]] = []
@@ -83,6 +105,7 @@ class TaskService:
             task.cancel()
         await asyncio.gather(*self._workers, *self.background, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.store_executor.shutdown(wait=True)
 
     def recover(self) -> int:
         """Tasks left queued or running by a crash end as errors: a poll gets an answer, not silence."""
@@ -96,8 +119,11 @@ class TaskService:
             log.warning("marked %d interrupted task(s) as failed", len(interrupted))
         return len(interrupted)
 
-    def submit(self, spec: InferenceSpec) -> TaskHandle | TaskRecord:
-        """Store and queue ``spec``, or return the existing task with that taskUUID."""
+    def submit(self, spec: InferenceSpec, received_at: float | None = None) -> TaskHandle | TaskRecord:
+        """Store and queue ``spec``, or return the existing task with that taskUUID.
+
+        ``received_at`` (``time.perf_counter()``) is when the request arrived, for the item timings.
+        """
         existing = self.find(spec.task_uuid, spec.fingerprint)
         if existing is not None:
             return existing
@@ -111,9 +137,25 @@ class TaskService:
         )
         if not self.storage.create_task(record):  # lost a race with an identical re-send
             return self.find(spec.task_uuid, spec.fingerprint) or record
-        handle = self._active[spec.task_uuid] = TaskHandle(record)
+        handle = self._active[spec.task_uuid] = TaskHandle(record, spec)
+        if received_at is not None:
+            handle.received_at = received_at
         self._queue.put_nowait(Job(spec, handle))
         return handle
+
+    async def cancel(self, task_uuid: str) -> TaskHandle | TaskRecord | None:
+        """Ask ``task_uuid`` to stop; a queued task ends now, a running one at the engine's next check.
+
+        Returns what :meth:`find` returns; a finished task is left as it is.
+        """
+        found = self.find(task_uuid)
+        if not isinstance(found, TaskHandle) or found.done:
+            return found
+        found.cancel_requested = True
+        if found.record.status is TaskStatus.QUEUED:  # the worker skips it when it comes up
+            await self.fail(found, cancelled_error())
+            await self.move(found, TaskStatus.CANCELLED)
+        return found
 
     def find(self, task_uuid: str, fingerprint: str | None = None) -> TaskHandle | TaskRecord | None:
         """The active handle or stored record of ``task_uuid``; a conflict if ``fingerprint`` differs."""
@@ -153,26 +195,44 @@ class TaskService:
     async def next_job(self) -> Job:
         return await self._queue.get()
 
-    def emit(self, handle: TaskHandle, kind: str, obj: dict[str, Any]) -> None:
-        """Store one result item or error object and wake the followers."""
+    async def emit(self, handle: TaskHandle, kind: str, obj: dict[str, Any]) -> None:
+        """Store one result item or error object, then wake the followers."""
         (handle.record.results if kind == "data" else handle.record.errors).append(obj)
-        self.storage.save_task(handle.record)
+        await self.store(handle.record)
         handle.events.append((kind, obj))
         handle.notify()
 
-    def move(self, handle: TaskHandle, status: TaskStatus) -> None:
+    async def fail(self, handle: TaskHandle, exc: StrataError) -> None:
+        """Emit ``exc`` as the task's error object, and post it to the task's webhook if it has one."""
+        error = error_object(exc, handle.record.task_type, handle.record.task_uuid)
+        await self.emit(handle, "error", error)
+        if handle.spec is not None and handle.spec.webhook_url:
+            self.spawn(post_webhook(handle.spec.webhook_url, {"errors": [error]}, settings=self.settings))
+
+    async def move(self, handle: TaskHandle, status: TaskStatus) -> None:
+        """Change the status through the state machine, store it; a terminal one releases followers."""
         transition(handle.record, status)
-        self.storage.save_task(handle.record)
+        if status is TaskStatus.RUNNING:
+            handle.started_at = time.perf_counter()
+        await self.store(handle.record)
         if status.terminal:
             handle.done = True
+            handle.advance(1.0)
             self._active.pop(handle.record.task_uuid, None)
             handle.notify()
+
+    async def store(self, record: TaskRecord) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.store_executor, self.storage.save_task, record)
 
     def spawn(self, coroutine: Any) -> None:
         """Run a background coroutine (webhook delivery) that stop() cancels."""
         task = asyncio.create_task(coroutine)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+
+def cancelled_error() -> Cancelled:
+    return Cancelled("the task was cancelled by a taskCancel request")
 
 
 def interrupted_error(record: TaskRecord, was: TaskStatus) -> dict[str, Any]:

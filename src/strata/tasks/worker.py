@@ -4,6 +4,10 @@ The event loop only awaits here: decoding, the engine, safety checking and encod
 service's thread pool, so sockets keep answering pings while a long job runs. One task runs its
 ``numberResults`` generations one after another, each with its own seed, and emits each result as
 soon as it is stored.
+
+The engine reports progress (the handle's ``progress``, shown by ``getResponse``) and polls for
+cancellation between its stages. Every result item carries ``timings`` (queue wait, engine time and
+total, in ms) so that a client can tell the server's own overhead from the engine's work.
 """
 
 from __future__ import annotations
@@ -18,13 +22,12 @@ from typing import Any
 
 from PIL import Image
 
-from strata.api.errors import error_object
-from strata.errors import StrataError
+from strata.errors import Cancelled, StrataError
 from strata.imaging.decode import open_image
 from strata.tasks.delivery import post_webhook, put_upload
 from strata.tasks.outputs import Rendered, render_result
 from strata.tasks.references import reference_bytes
-from strata.tasks.service import Job, TaskService
+from strata.tasks.service import Job, TaskHandle, TaskService, cancelled_error
 from strata.tasks.states import TaskStatus
 
 log = logging.getLogger("strata.worker")
@@ -40,22 +43,30 @@ async def worker_loop(service: TaskService) -> None:
 async def run_job(service: TaskService, job: Job) -> None:
     """Run one task to a terminal state; every failure becomes an error item carrying the taskUUID."""
     spec, handle = job.spec, job.handle
+    if handle.cancel_requested or handle.record.status.terminal:
+        return  # cancelled while it waited in the queue: TaskService.cancel ended it
     started = time.perf_counter()
-    service.move(handle, TaskStatus.RUNNING)
+    await service.move(handle, TaskStatus.RUNNING)
     try:
         image = await load_input(service, job)
         engine = await in_thread(service, service.pool.load, spec.engine)
         for index in range(spec.number_results):
+            if handle.cancel_requested:
+                raise cancelled_error()
             await run_generation(service, job, engine, image, index)
         status = TaskStatus.ERROR if handle.record.errors else TaskStatus.SUCCESS
+    except Cancelled as exc:
+        # The engine's own message says where it stopped; the client only needs to know why.
+        await service.fail(handle, cancelled_error() if handle.cancel_requested else exc)
+        status = TaskStatus.CANCELLED if handle.cancel_requested else TaskStatus.ERROR
     except StrataError as exc:
-        fail(service, job, exc)
+        await service.fail(handle, exc)
         status = TaskStatus.ERROR
     except Exception:
         log.exception("task %s failed unexpectedly", spec.task_uuid)
-        fail(service, job, StrataError("internal error while running the task; see the server log"))
+        await service.fail(handle, StrataError("internal error while running the task; see the server log"))
         status = TaskStatus.ERROR
-    service.move(handle, status)
+    await service.move(handle, status)
     log.info("task %s %s in %.3f s", spec.task_uuid, status.value, time.perf_counter() - started)
 
 
@@ -85,7 +96,7 @@ def decode_input(data: bytes, width: int | None, height: int | None, limit: int)
 async def run_generation(service: TaskService, job: Job, engine: Any, image: Image.Image, index: int) -> None:
     spec = job.spec
     seed = (spec.seed + index) % (MAX_SEED + 1) if spec.seed is not None else random.randrange(2**32)
-    rendered, nsfw = await in_thread(service, generate, service, job, engine, image, seed)
+    rendered, nsfw, engine_s = await in_thread(service, generate, service, job, engine, image, seed, index)
     item: dict[str, Any] = {"taskType": "imageInference", "taskUUID": spec.task_uuid, **rendered.fields}
     item["seed"] = seed
     if spec.include_cost:
@@ -102,26 +113,52 @@ async def run_generation(service: TaskService, job: Job, engine: Any, image: Ima
             )
         except StrataError as exc:
             exc.parameter = exc.parameter or "uploadEndpoint"
-            fail(service, job, exc)
+            await service.fail(job.handle, exc)
             return
-    service.emit(job.handle, "data", item)
+    item["timings"] = timings(job.handle, engine_s)
+    await service.emit(job.handle, "data", item)
+    job.handle.advance((index + 1) / spec.number_results)
     if spec.webhook_url:
         service.spawn(post_webhook(spec.webhook_url, {"data": [item]}, settings=service.settings))
 
 
+def timings(handle: TaskHandle, engine_s: float) -> dict[str, float]:
+    """Queue wait, engine time of this result, and arrival of the request to now, in milliseconds."""
+    now = time.perf_counter()
+    started = handle.started_at if handle.started_at is not None else handle.received_at
+    return {
+        "queueMs": round((started - handle.received_at) * 1000, 3),
+        "engineMs": round(engine_s * 1000, 3),
+        "totalMs": round((now - handle.received_at) * 1000, 3),
+    }
+
+
 def generate(
-    service: TaskService, job: Job, engine: Any, image: Image.Image, seed: int
-) -> tuple[Rendered, bool | None]:
-    """Blocking: decompose, check content, encode and store one result."""
-    spec = job.spec
+    service: TaskService, job: Job, engine: Any, image: Image.Image, seed: int, index: int
+) -> tuple[Rendered, bool | None, float]:
+    """Blocking: decompose, check content, encode and store one result; also the engine's seconds."""
+    spec, handle = job.spec, job.handle
     options = dict(spec.engine_options)
     if "seed" in engine.capabilities.options:
         options["seed"] = seed
     gpu_lock = (
         service.pool.run_locks[spec.engine] if engine.capabilities.needs_gpu else contextlib.nullcontext()
     )
+
+    def progress(fraction: float, stage: str) -> None:
+        # The engine's share of one generation; encoding and storing make up the last 5 %.
+        handle.advance((index + 0.95 * fraction) / spec.number_results)
+
     with gpu_lock:
-        stack = engine.decompose(image, spec.layers, options, should_cancel=lambda: service.stopping)
+        started = time.perf_counter()
+        stack = engine.decompose(
+            image,
+            spec.layers,
+            options,
+            progress=progress,
+            should_cancel=lambda: service.stopping or handle.cancel_requested,
+        )
+        engine_s = time.perf_counter() - started
     nsfw = content_checker(service).check(stack.composite()) if spec.check_content else None
     ttl = spec.ttl if spec.ttl is not None and "URL" in spec.output_types else service.settings.default_ttl
     rendered = render_result(
@@ -133,7 +170,7 @@ def generate(
         base_url=spec.base_url,
         expires_at=time.time() + ttl,
     )
-    return rendered, nsfw
+    return rendered, nsfw, engine_s
 
 
 def content_checker(service: TaskService) -> Any:
@@ -152,13 +189,6 @@ def cost_of(service: TaskService, spec: Any, image: Image.Image) -> float:
 
     prices = PriceModel.configured(service.settings.pricing_file)
     return task_cost(spec.model, image.width, image.height, spec.steps, spec.layers, prices=prices)
-
-
-def fail(service: TaskService, job: Job, exc: StrataError) -> None:
-    error = error_object(exc, "imageInference", job.spec.task_uuid)
-    service.emit(job.handle, "error", error)
-    if job.spec.webhook_url:
-        service.spawn(post_webhook(job.spec.webhook_url, {"errors": [error]}, settings=service.settings))
 
 
 async def in_thread(service: TaskService, function: Any, *args: Any) -> Any:

@@ -18,6 +18,7 @@ afterwards. A threshold of 0 never reuses, so the output equals the uncached one
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -161,6 +162,9 @@ def _first_block_cache(transformer: Any, plan: CachePlan, window: StepWindow) ->
 @contextmanager
 def _db_cache(pipe: Any, plan: CachePlan, steps: int, window: StepWindow, calls: list[int]) -> Iterator[None]:
     """cache-dit's DBCache; the window becomes its per-step computation mask."""
+    # cache-dit logs at INFO/WARNING on every enable and disable, i.e. per request in a server; keep it
+    # to errors unless the operator chose a level (it reads the variable once, at import).
+    os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
     import cache_dit
     from cache_dit import DBCacheConfig
 

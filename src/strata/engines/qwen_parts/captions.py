@@ -68,12 +68,15 @@ def caption_image(pipe: Any, image_processor: Any, image: Image.Image, language:
     image_tokens = int(vision["image_grid_thw"][0].prod()) // (merge * merge)
     text = template.replace(IMAGE_TOKEN, IMAGE_TOKEN * image_tokens, 1)
     tokens = pipe.tokenizer([text], return_tensors="pt")
+    # 1 marks image tokens: the model needs it to give them their 2-D (M-RoPE) positions.
+    token_types = (tokens.input_ids == pipe.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)).int()
     encoder = pipe.text_encoder
     device = pipe._execution_device
     with torch.no_grad():
         generated = encoder.generate(
             input_ids=tokens.input_ids.to(device),
             attention_mask=tokens.attention_mask.to(device),
+            mm_token_type_ids=token_types.to(device),
             pixel_values=vision["pixel_values"].to(device, encoder.dtype),
             image_grid_thw=vision["image_grid_thw"].to(device),
             # The checkpoint's generation config may cap the length (the tiny test checkpoint does).

@@ -142,8 +142,8 @@ def _boolean(opts: Mapping[str, Any], name: str, default: bool) -> bool:
 
 def _integer(opts: Mapping[str, Any], name: str, default: Any, low: int, high: int) -> Any:
     value = opts.get(name, default)
-    if value is None or value is default:
-        return value
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidParameter(f"{name} must be an integer in {low}..{high}, got {value!r}", parameter=name)
     return value

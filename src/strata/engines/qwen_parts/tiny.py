@@ -4,12 +4,13 @@ Every component is the real class at a toy size, so the checkpoint loads through
 user's ``Qwen/Qwen-Image-Layered`` folder takes. Nothing is downloaded: the tokenizer is a byte-level
 BPE built from the 256-symbol byte alphabet plus Qwen's special tokens.
 
-Two deliberate deviations from the real shapes keep it fast on a CPU:
+Three deliberate deviations from the real checkpoint keep it fast on a CPU:
 
 - the VAE has five down-sampling levels instead of three, so one latent pixel covers 32 image pixels
   and the 640 px bucket becomes 10x10 tokens per frame (the pipeline derives its scale factor from the
   VAE config, so nothing else changes);
-- the caption processor caps images at 112x112 pixels.
+- the caption processor caps images at 112x112 pixels;
+- its generation config caps captions at 24 new tokens (the real model stops at its end token).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def write_tiny_checkpoint(directory: str | Path) -> Path:
     which strata does not use (see ``captions.py``).
     """
     from diffusers import QwenImageLayeredPipeline
+    from diffusers.utils import logging as diffusers_logging
 
     directory = Path(directory)
     tokenizer = build_tokenizer()
@@ -184,7 +186,12 @@ def write_tiny_checkpoint(directory: str | Path) -> Path:
         processor=None,
         transformer=build_transformer(),
     )
-    pipe.save_pretrained(directory, safe_serialization=True)  # type: ignore[attr-defined]
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # it warns that the absent processor "cannot be saved"
+    try:
+        pipe.save_pretrained(directory, safe_serialization=True)  # type: ignore[attr-defined]
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
     build_image_processor().save_pretrained(directory / "processor")
     tokenizer.save_pretrained(directory / "processor")
     index_path = directory / "model_index.json"
