@@ -19,7 +19,7 @@ from test_api_validation import png_data_uri, task
 AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
 #: 512 x 512: about 0.3 s of classic engine per result, long enough to poll and cancel in between.
 LARGE = png_data_uri((512, 512))
-IDLE_TIMEOUT = 1.5
+IDLE_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,24 @@ from strata.layers import LayerStack
 _PAGE_NAME = 285
 
 
-def to_bytes(stack: LayerStack, *, compression: str = "zlib") -> bytes:
-    """Encode ``stack`` as a multi-page TIFF; ``compression`` is "zlib" (deflate) or "none"."""
+def to_bytes(
+    stack: LayerStack, *, compression: str = "zlib", level: int | None = None, workers: int = 1
+) -> bytes:
+    """Encode ``stack`` as a multi-page TIFF; ``compression`` is "zlib" (deflate) or "none".
+
+    ``level`` (1-9, default: the codec's own, 6) trades deflate time for size, never pixels: the
+    server uses 1, several times faster for some 15 % more bytes. ``workers`` > 1 compresses each page
+    in 64-row strips on that many threads (zlib releases the GIL); the file stays a baseline TIFF.
+    """
     import tifffile
 
     buffer = io.BytesIO()
     codec = None if compression == "none" else compression
+    options: dict[str, Any] = {}
+    if codec is not None and level is not None:
+        options["compressionargs"] = {"level": level}
+    if workers > 1:
+        options.update(maxworkers=workers, rowsperstrip=64)
     with tifffile.TiffWriter(buffer) as tif:
         for layer, name in zip(stack.layers, stack.names, strict=True):
             tif.write(
@@ -35,6 +47,7 @@ def to_bytes(stack: LayerStack, *, compression: str = "zlib") -> bytes:
                 compression=codec,
                 metadata=None,
                 extratags=[(_PAGE_NAME, "s", 0, name, True)],
+                **options,
             )
     return buffer.getvalue()
 

@@ -221,18 +221,18 @@ def _shape_alpha(
 ) -> np.ndarray:
     """1 inside the shape; on its rim the projection alpha.
 
-    Group pixels up to 4 pixels out always take it (soft or noisy edges stay with their shape
-    instead of becoming ring-shaped elements of their own); other pixels up to 2 pixels out only
-    where the projection explains them (faint anti-aliasing, not a neighbour's edge).
+    Pixels up to 2 pixels out take it where the projection explains them (anti-aliasing, not a
+    neighbour's edge); group pixels up to 4 pixels out where it roughly does (soft or noisy edges
+    stay with their shape instead of becoming ring-shaped elements of their own).
     """
     shape8 = shape.astype(np.uint8)
     near = cv2.dilate(shape8, np.ones((5, 5), np.uint8)).astype(bool) & ~shape
     soft = cv2.dilate(shape8, np.ones((9, 9), np.uint8)).astype(bool) & ~shape & group
     a = projection_alpha(image, under, colour)
-    fits = max_diff(a[..., None] * colour + (1 - a[..., None]) * under, image) < SHAPE_TOL
-    alpha = np.where((near & fits) | soft, a, 0.0).astype(np.float32)
+    residual = max_diff(a[..., None] * colour + (1 - a[..., None]) * under, image)
+    alpha = np.where((near & (residual < SHAPE_TOL)) | (soft & (residual < 6 * SHAPE_TOL)), a, 0.0)
     alpha[shape] = 1.0
-    return alpha
+    return alpha.astype(np.float32)
 
 
 def _complex_element(
@@ -245,6 +245,8 @@ def _complex_element(
     small parts (glyphs of a text block on a photo-like region) stay together in a single element.
     """
     flat = _compact_flat_part(image, group)
+    # The flat part's anti-aliased rim goes with it, not with the photo.
+    flat |= cv2.dilate(flat.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & group
     body = group & ~flat
     if not body.any():
         body, flat = group, np.zeros_like(group)

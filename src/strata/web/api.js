@@ -70,8 +70,7 @@ export async function upload(dataURI, signal) {
  * imageInference with async delivery, polled with getResponse until it finishes.
  * onProgress(fraction|null, seconds) is called on every poll; fraction is null when the server gives none.
  */
-export async function decompose({ imageUUID, model, layers, onProgress, signal }) {
-  const taskUUID = uuid();
+export async function decompose({ taskUUID = uuid(), imageUUID, model, layers, onProgress, signal }) {
   await tasks([{
     taskType: "imageInference", taskUUID, model, deliveryMethod: "async", numberResults: 1,
     inputs: { referenceImages: [imageUUID] }, settings: { layers },
@@ -89,6 +88,12 @@ export async function decompose({ imageUUID, model, layers, onProgress, signal }
       signal.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("cancelled", "AbortError")); }, { once: true });
     });
   }
+}
+
+/** taskCancel (a strata extension): stop a queued or running task; resolves once it has stopped. */
+export async function cancel(taskUUID) {
+  const [item] = await tasks([{ taskType: "taskCancel", taskUUID }]);
+  return item;
 }
 
 function layerBody(layers) {

@@ -16,7 +16,7 @@ const els = {
 const editor = new Editor(update);
 const view = new CanvasView(els.canvas, editor, commit);
 const panel = new LayerPanel(els.layers, editor, view, commit);
-const session = { dataURI: null, imageUUID: null, fileName: "image", decomposed: false, controller: null };
+const session = { dataURI: null, imageUUID: null, fileName: "image", decomposed: false, controller: null, taskUUID: null };
 
 // --- messages -------------------------------------------------------------------------------------
 
@@ -80,7 +80,7 @@ function readFile(file) {
 async function chooseFile(file) {
   if (!file) return;
   if (!file.type.startsWith("image/")) { showMessage(`${file.name} is not an image.`); return; }
-  if (session.controller) session.controller.abort();  // a run for the previous picture is no longer wanted
+  cancelRun();  // a run for the previous picture is no longer wanted
   try {
     session.dataURI = await readFile(file);
     session.imageUUID = null;
@@ -116,6 +116,14 @@ function setProgress(fraction, seconds, stage) {
   els.progress.querySelector(".label").textContent = `${stage} ${seconds.toFixed(1)} s`;
 }
 
+/** Stop the running decomposition: the server's task (taskCancel), then our polling. */
+function cancelRun() {
+  if (!session.controller) return;
+  // The task may have finished meanwhile; the server then has nothing to stop, which is fine.
+  if (session.taskUUID) api.cancel(session.taskUUID).catch(() => {});
+  session.controller.abort();
+}
+
 async function run() {
   if (!session.dataURI) return;
   const controller = new AbortController();
@@ -127,8 +135,9 @@ async function run() {
   const started = performance.now();
   try {
     if (!session.imageUUID) session.imageUUID = await api.upload(session.dataURI, controller.signal);
+    session.taskUUID = api.uuid();
     const item = await api.decompose({
-      imageUUID: session.imageUUID, model: els.model.value, layers, signal: controller.signal,
+      taskUUID: session.taskUUID, imageUUID: session.imageUUID, model: els.model.value, layers, signal: controller.signal,
       onProgress: (fraction, seconds) => setProgress(fraction, seconds, "Decomposing…"),
     });
     setProgress(1, (performance.now() - started) / 1000, "Loading layers…");
@@ -142,13 +151,14 @@ async function run() {
     else reportError(err);
   } finally {
     session.controller = null;
+    session.taskUUID = null;
     els.progress.hidden = true;
     els.run.disabled = !session.dataURI;
   }
 }
 
 els.run.addEventListener("click", run);
-els.cancel.addEventListener("click", () => session.controller && session.controller.abort());
+els.cancel.addEventListener("click", cancelRun);
 
 // --- tools ----------------------------------------------------------------------------------------
 
