@@ -21,9 +21,8 @@ def test_half_alpha_mixes():
 def test_matches_pillow_alpha_composite():
     rng = np.random.default_rng(0)
     layers = [rng.integers(0, 256, (16, 16, 4), dtype=np.uint8) for _ in range(3)]
-    expected = Image.alpha_composite(
-        Image.alpha_composite(Image.fromarray(layers[0]), Image.fromarray(layers[1])), Image.fromarray(layers[2])
-    )
+    images = [Image.fromarray(layer) for layer in layers]
+    expected = Image.alpha_composite(Image.alpha_composite(images[0], images[1]), images[2])
     diff = over_uint8(layers).astype(int) - np.asarray(expected).astype(int)
     assert np.abs(diff).max() <= 1
 

@@ -25,8 +25,11 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -90,7 +93,7 @@ def test_bad_bytes(data, error):
 def test_truncated_png_and_jpeg(gradient):
     for fmt in ("PNG", "JPEG"):
         data = encode(gradient, fmt)
-        with pytest.raises(InvalidInput, match="truncated|corrupt"):
+        with pytest.raises(InvalidInput, match=r"truncated|corrupt"):
             open_image(data[: len(data) // 2])
 
 

@@ -17,9 +17,9 @@ from PIL import Image
 from strata.errors import InvalidParameter, UnsupportedParameter
 from strata.layers import LayerStack
 
-#: ``progress(fraction, stage)``: fraction in [0, 1], stage a short human label ("background", "step 3/50").
+#: ``progress(fraction, stage)``: fraction in [0, 1], stage a short label ("background", "step 3/50").
 Progress = Callable[[float, str], None]
-#: ``should_cancel()``: polled between stages or steps; True stops the run with :class:`~strata.errors.Cancelled`.
+#: ``should_cancel()``: polled between stages or steps; True stops the run (raises ``Cancelled``).
 ShouldCancel = Callable[[], bool]
 
 
