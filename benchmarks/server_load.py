@@ -8,18 +8,14 @@ one after another with a 0.25 MP reference image inlined as a data URI:
    overhead per task (parsing, decoding the data URI, encoding and storing the output, framing).
 2. **load** (``--clients``, default 32): throughput and p50/p99 end-to-end latency under saturation.
 
-Engine time: result items carry no timing, so before each sequential task the same engine runs here,
-in this process, on the same image (the server is idle meanwhile); each task's overhead is its
-latency minus that paired engine time, which cancels most of the drift of a shared machine. If the
-server ever adds per-item timings (proposal below), they are used instead, which also makes the
-overhead measurable under load (latency minus queue wait minus engine time). A stage breakdown of
-the per-result work (decode, engine, composite, encode; in-process) shows where the overhead goes.
-
-Proposal for the server (strata.tasks.worker): behind an opt-in setting such as
-``STRATA_EXPOSE_TIMINGS=1``, add to each result item
-``"timings": {"queueMs": ..., "engineMs": ..., "totalMs": ...}`` (queue wait, ``engine.decompose``
-only, and receipt of the task to emission of the item). Runware SDKs drop unknown keys, so this does
-not affect them; this script reads the field when present.
+Engine time: each result item carries ``timings`` (``queueMs``, ``engineMs``, ``totalMs``; see
+:mod:`strata.tasks.worker`; Runware SDKs drop the unknown key). The overhead of a task is its
+end-to-end latency, measured here, minus its queue wait and engine time, so it is measurable under
+load too. Against a server without ``timings`` the script falls back on the sequential phase: before
+each task the same engine runs here, in this process, on the same image (the server is idle
+meanwhile), and the overhead is the latency minus that paired run. The paired runs are reported
+either way, as a cross-check of ``engineMs``; an in-process stage breakdown (decode, engine, encode)
+shows where the overhead goes.
 
 Run (about a minute on 2 CPU cores)::
 
@@ -119,22 +115,18 @@ class EngineProbe:
 def stage_breakdown(png: bytes, layers: int, fmt: str, runs: int) -> dict[str, float]:
     """Median ms of each stage the server runs per result, measured in-process."""
     from strata.engines import get_engine
-    from strata.errors import StrataError
-    from strata.exporters import get_format, render
     from strata.imaging.decode import open_image
+    from strata.tasks.outputs import encode_primary  # the server's own per-result encoding
 
     engine = get_engine("classic")
-    stages: dict[str, list[float]] = {"decode": [], "engine": [], "composite": [], f"encode {fmt}": []}
+    stages: dict[str, list[float]] = {"decode": [], "engine": [], f"encode {fmt} (primary file)": []}
     for _ in range(runs):
         marks = [time.perf_counter()]
         image = open_image(png)
         marks.append(time.perf_counter())
         stack = engine.decompose(image, layers, {})
         marks.append(time.perf_counter())
-        stack.composite()
-        marks.append(time.perf_counter())
-        with contextlib.suppress(StrataError):  # JPG has no layered exporter: no encode figure
-            render(stack, get_format(fmt))
+        encode_primary(stack, fmt, 95)
         marks.append(time.perf_counter())
         for name, start, end in zip(stages, marks, marks[1:], strict=False):
             stages[name].append(end - start)
@@ -288,16 +280,22 @@ def summarise(phase: Phase) -> dict[str, Any]:
     if not latencies:
         return summary
     summary |= {"p50_ms": ms(percentile(latencies, 50)), "p99_ms": ms(percentile(latencies, 99))}
+    if all(o.engine_s is not None for o in ok):
+        summary["engine_in_process_p50_ms"] = ms(percentile([o.engine_s or 0.0 for o in ok], 50))
     if all("engineMs" in o.timings for o in ok):  # the server's own figures, usable under load too
         overheads = [o.latency * 1000 - o.timings["engineMs"] - o.timings.get("queueMs", 0) for o in ok]
-        summary |= {
-            "overhead_source": "server timings",
-            "overhead_p50_ms": round(percentile(overheads, 50), 1),
-        }
+        summary["queue_p50_ms"] = round(percentile([o.timings.get("queueMs", 0) for o in ok], 50), 1)
+        summary["engine_p50_ms"] = round(percentile([o.timings["engineMs"] for o in ok], 50), 1)
+        summary["overhead_source"] = "server timings"
+        summary["overhead_p50_ms"] = round(percentile(overheads, 50), 1)
         summary["overhead_p99_ms"] = round(percentile(overheads, 99), 1)
+        if all("totalMs" in o.timings for o in ok):  # split: inside the server vs. socket and client
+            inside = [o.timings["totalMs"] - o.timings["engineMs"] - o.timings.get("queueMs", 0) for o in ok]
+            summary["overhead_in_server_p50_ms"] = round(percentile(inside, 50), 1)
+            wire = [o.latency * 1000 - o.timings["totalMs"] for o in ok]
+            summary["overhead_wire_and_client_p50_ms"] = round(percentile(wire, 50), 1)
     elif all(o.engine_s is not None for o in ok):  # no queueing: latency - paired engine time
         overheads = [o.latency - (o.engine_s or 0.0) for o in ok]
-        summary["engine_p50_ms"] = ms(percentile([o.engine_s or 0.0 for o in ok], 50))
         summary["overhead_source"] = "paired in-process engine runs"
         summary["overhead_p50_ms"] = ms(percentile(overheads, 50))
         summary["overhead_p99_ms"] = ms(percentile(overheads, 99))

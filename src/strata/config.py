@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(64 * MiB, ge=1024)
     #: Seconds without a message after which an idle WebSocket is closed (Runware: 120); 0: never.
     idle_timeout: float = Field(120.0, ge=0)
+    #: permessage-deflate on WebSockets. Off by default: results are mostly base64 of compressed
+    #: images, where deflate saves little and costs ~30 ms of CPU per MB each way.
+    ws_compression: bool = False
     #: Decoded pixel-count limit for every input image (decompression bombs).
     max_pixels: int = Field(64 * MiB, ge=1)
     #: Tasks waiting for a worker; one more gets ``serviceUnavailable``.

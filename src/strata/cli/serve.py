@@ -57,7 +57,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=settings.ws_compression,
         log_level="warning",
         timeout_graceful_shutdown=5,
     )

@@ -59,7 +59,7 @@ from strata.imaging.decode import open_image
 from strata.imaging.elements import Element
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
-from strata.imaging.merge import layer_name, make_disjoint, plan_layers, rasterise
+from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
 from strata.layers import LayerStack
 
@@ -70,8 +70,9 @@ TEXTURED_TOL = 0.12
 PIXELS_PER_ELEMENT = 4000
 ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
-BACKDROP_PHOTO = 0.4
-BACKDROP_SHAPE = 0.6
+import os
+BACKDROP_PHOTO = float(os.environ.get("BP", "0.4"))
+BACKDROP_SHAPE = float(os.environ.get("BS", "0.6"))
 
 
 class ClassicEngine:
@@ -118,13 +119,13 @@ class ClassicEngine:
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")
-        plan = plan_layers(elements, layers - 1, float(np.hypot(height, width)))
+        plan = plan_layers(elements, layers - 1, float(np.hypot(height, width)), height * width)
 
         # 5. Rasterise each planned layer ("over" of its elements, straight alpha, 8-bit); every pixel
-        #    belongs to at most one element layer, so layers move independently.
+        #    belongs to one element layer, except a container's body under contents split off above it.
         run.start(0.6, "rasterise")
         stack = [rasterise(group, height, width, valid) for group in plan]
-        make_disjoint(stack)
+        make_disjoint(stack, carriers(plan, height, width))
 
         # 6. Complete the background under everything the element layers cover.
         run.start(0.75, "complete background")

@@ -30,10 +30,38 @@ _MAX_UNITS = 48
 _KIND_PENALTY = 0.25
 
 
-def plan_layers(elements: list[Element], slots: int, diagonal: float) -> list[list[Element]]:
+def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int = 0) -> list[list[Element]]:
     """Partition ``elements`` into ``slots`` lists, back to front (empty lists at the top)."""
+    import os
     ordered = sorted(elements, key=_paint_key)
     layers = _components(ordered)
+    if os.environ.get("NEST", "1") == "1":
+        lower, upper = _tiers(layers, pixels)
+        if upper and slots >= 2 * len(layers):
+            layers = lower + upper
+    layers = _fit(layers, slots, diagonal)
+    return layers + [[] for _ in range(slots - len(layers))]
+
+
+def _tiers(components: list[list[Element]], pixels: int) -> tuple[list[list[Element]], list[list[Element]]]:
+    import os
+    min_base = float(os.environ.get("TIER_BASE", "0.02"))
+    min_content = float(os.environ.get("TIER_CONTENT", "0.0"))
+    lower, upper = [], []
+    for comp in components:
+        base_depth = min(e.depth for e in comp)
+        base = [e for e in comp if e.depth == base_depth]
+        rest = [e for e in comp if e.depth != base_depth]
+        base_area = sum(e.area for e in base)
+        if rest and base_area >= min_base * pixels and sum(e.area for e in rest) >= min_content * base_area:
+            lower.append(base)
+            upper.append(rest)
+        else:
+            lower.append(comp)
+    return lower, upper
+
+
+def _fit(layers: list[list[Element]], slots: int, diagonal: float) -> list[list[Element]]:
     layers = _premerge(layers, _MAX_UNITS)
     while len(layers) > slots:
         i, j = _closest_pair(layers, diagonal)
@@ -43,9 +71,12 @@ def plan_layers(elements: list[Element], slots: int, diagonal: float) -> list[li
         if not candidates:
             break
         index = max(candidates, key=lambda i: (len(layers[i]), -i))
-        layers[index : index + 1] = _split(layers[index])
+        parts = _split(layers[index])
+        if len(parts) == 1:
+            break
+        layers[index : index + 1] = parts
     layers.sort(key=lambda layer: min(_paint_key(e) for e in layer))
-    return layers + [[] for _ in range(slots - len(layers))]
+    return layers
 
 
 def _paint_key(element: Element) -> tuple[int, float]:
@@ -85,13 +116,27 @@ def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, in
 
 
 def _split(layer: list[Element]) -> list[list[Element]]:
+    import os
+    mode = os.environ.get("SPLIT", "0")
     base = min(e.depth for e in layer)
     bottom = [e for e in layer if e.depth == base]
-    if len(bottom) == 1 and len(layer) > 1:
+    if mode == "0" and len(bottom) == 1 and len(layer) > 1:
         return [bottom, [e for e in layer if e.depth != base]]
-    kinds = [k for k in KINDS if any(e.kind == k for e in layer)]
+    kinds = [k for k in KINDS if any(e.kind == k for e in layer if e.depth == base)]
     if len(kinds) > 1:
-        return [[e for e in layer if e.kind == kinds[0]], [e for e in layer if e.kind != kinds[0]]]
+        top = [e for e in layer if e.depth == base and e.kind == kinds[0]]
+        roots = {e.root for e in top}
+        first = [e for e in layer if e.root in roots]
+        if len(first) < len(layer):
+            return [first, [e for e in layer if e.root not in roots]]
+    roots_by_area: dict[int, float] = {}
+    for e in layer:
+        roots_by_area[e.root] = roots_by_area.get(e.root, 0.0) + e.area
+    if len(roots_by_area) > 1:
+        big = max(roots_by_area, key=lambda r: (roots_by_area[r], -r))
+        return [[e for e in layer if e.root == big], [e for e in layer if e.root != big]]
+    if mode == "2":
+        return [layer]
     if len(bottom) < len(layer):
         return [bottom, [e for e in layer if e.depth != base]]
     largest = max(range(len(layer)), key=lambda i: layer[i].area)
@@ -139,12 +184,49 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
     return out
 
 
-def make_disjoint(layers: list[np.ndarray]) -> None:
-    """Where layers overlap, the upper one keeps the pixel (the exactness pass re-solves its colour)."""
+def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndarray | None]:
+    """Per layer, the opaque pixels of its containers: elements that carry elements of a higher layer.
+
+    A container (a card, a button, a photo) is completed under what sits on it; when its contents are
+    in a layer above, those completed pixels must survive :func:`make_disjoint`, so that moving or
+    hiding the contents reveals the card, not a hole.
+    """
+    out: list[np.ndarray | None] = []
+    for index, layer in enumerate(plan):
+        above = [e for upper in plan[index + 1 :] for e in upper]
+        mask: np.ndarray | None = None
+        for element in layer:
+            if not any(_sits_on(other, element) for other in above):
+                continue
+            if mask is None:
+                mask = np.zeros((height, width), bool)
+            top, left, bottom, right = element.box
+            mask[top:bottom, left:right] |= element.alpha >= 1.0
+        out.append(mask)
+    return out
+
+
+def _sits_on(upper: Element, lower: Element) -> bool:
+    """``upper`` was peeled from inside ``lower``'s component, further up, and their boxes meet."""
+    if upper.root != lower.root or upper.depth <= lower.depth:
+        return False
+    t, lf, b, r = upper.box
+    top, left, bottom, right = lower.box
+    return t < bottom and top < b and lf < right and left < r
+
+
+def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:
+    """Where layers overlap, the upper one keeps the pixel (the exactness pass re-solves its colour).
+
+    Pixels in ``keep[i]`` (a container's completed body under its contents, see :func:`carriers`)
+    stay in layer i as well: overlap there is nesting, not a shared rim.
+    """
     if not layers:
         return
     taken = layers[-1][..., 3] > 0
-    for layer in reversed(layers[:-1]):
+    for index in range(len(layers) - 2, -1, -1):
+        layer = layers[index]
         mine = layer[..., 3] > 0
-        np.putmask(layer[..., 3], taken, 0)
+        lost = taken if keep is None or keep[index] is None else taken & ~keep[index]
+        np.putmask(layer[..., 3], lost, 0)
         taken |= mine

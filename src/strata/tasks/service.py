@@ -13,6 +13,8 @@ cancelled while queued (it ends at once) or running (the engine is asked to stop
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -57,8 +59,9 @@ class TaskHandle:
     progress: float = 0.0
     #: Set by :meth:`TaskService.cancel`; the engine polls it through ``should_cancel``.
     cancel_requested: bool = False
-    #: ``time.perf_counter()`` when the request arrived, and when a worker took it.
+    #: ``time.perf_counter()`` when the request arrived, was queued, and was taken by a worker.
     received_at: float = field(default_factory=time.perf_counter)
+    queued_at: float = field(default_factory=time.perf_counter)
     started_at: float | None = None
 
     def notify(self) -> None:
@@ -196,9 +199,13 @@ class TaskService:
         return await self._queue.get()
 
     async def emit(self, handle: TaskHandle, kind: str, obj: dict[str, Any]) -> None:
-        """Store one result item or error object, then wake the followers."""
+        """Record one result item or error object, queue its storage and wake the followers.
+
+        The followers do not wait for SQLite: the write runs beside the send, and the terminal
+        :meth:`move` waits for every write of the task before the task counts as done.
+        """
         (handle.record.results if kind == "data" else handle.record.errors).append(obj)
-        await self.store(handle.record)
+        self.store(handle.record)
         handle.events.append((kind, obj))
         handle.notify()
 
@@ -214,21 +221,33 @@ class TaskService:
         transition(handle.record, status)
         if status is TaskStatus.RUNNING:
             handle.started_at = time.perf_counter()
-        await self.store(handle.record)
+        written = self.store(handle.record)
         if status.terminal:
+            with contextlib.suppress(Exception):  # a failed write is logged; followers still get the end
+                await written  # one writer thread: every earlier write of the task is done too
             handle.done = True
             handle.advance(1.0)
             self._active.pop(handle.record.task_uuid, None)
             handle.notify()
 
-    async def store(self, record: TaskRecord) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.store_executor, self.storage.save_task, record)
+    def store(self, record: TaskRecord) -> asyncio.Future[None]:
+        """Queue a write of ``record`` as it is now on the writer thread; writes keep their order."""
+        snapshot = dataclasses.replace(record, results=list(record.results), errors=list(record.errors))
+        loop = asyncio.get_running_loop()
+        written = loop.run_in_executor(self.store_executor, self.storage.save_task, snapshot)
+        written.add_done_callback(_log_failed_write)
+        return written
 
     def spawn(self, coroutine: Any) -> None:
         """Run a background coroutine (webhook delivery) that stop() cancels."""
         task = asyncio.create_task(coroutine)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+
+def _log_failed_write(written: asyncio.Future[None]) -> None:
+    if not written.cancelled() and written.exception() is not None:
+        log.error("storing a task failed", exc_info=written.exception())
 
 
 def cancelled_error() -> Cancelled:

@@ -125,9 +125,9 @@ async def run_generation(service: TaskService, job: Job, engine: Any, image: Ima
 def timings(handle: TaskHandle, engine_s: float) -> dict[str, float]:
     """Queue wait, engine time of this result, and arrival of the request to now, in milliseconds."""
     now = time.perf_counter()
-    started = handle.started_at if handle.started_at is not None else handle.received_at
+    started = handle.started_at if handle.started_at is not None else handle.queued_at
     return {
-        "queueMs": round((started - handle.received_at) * 1000, 3),
+        "queueMs": round((started - handle.queued_at) * 1000, 3),
         "engineMs": round(engine_s * 1000, 3),
         "totalMs": round((now - handle.received_at) * 1000, 3),
     }
