@@ -290,7 +290,7 @@ def test_each_output_format_is_served_with_its_type(
     server: strata_server.RunningServer, fmt: str, media_type: str, suffix: str
 ) -> None:
     response = httpx.post(f"{server.http}/v1", json=[task(outputFormat=fmt)], headers=AUTH, timeout=60)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200 and response.json()["data"], response.text
     item = response.json()["data"][0]
     assert item["imageURL"].endswith(suffix)
     file = httpx.get(item["imageURL"], timeout=10)

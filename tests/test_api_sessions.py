@@ -60,7 +60,9 @@ def test_polling_shows_progress_and_task_cancel_stops_the_task(server: strata_se
 
     cancelled_at = time.monotonic()
     answer = rest(server, {"taskType": "taskCancel", "taskUUID": body["taskUUID"]})
-    assert answer == {"data": [{"taskType": "taskCancel", "taskUUID": body["taskUUID"], "status": "cancelled"}]}
+    assert answer == {
+        "data": [{"taskType": "taskCancel", "taskUUID": body["taskUUID"], "status": "cancelled"}]
+    }
     assert time.monotonic() - cancelled_at < 5  # far less than the 19 results still to go
 
     final = rest(server, poll)

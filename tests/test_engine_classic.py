@@ -110,26 +110,85 @@ def test_background_is_completed_under_elements(poster: Image.Image, poster_stac
     assert np.abs(background[card_centre][:3] - image[page]).max() <= 6
 
 
+def owner_of(stack: strata.LayerStack, y: int, x: int) -> int:
+    """Index (in the whole stack) of the top-most layer showing at (y, x)."""
+    return max(i for i, a in enumerate(stack.arrays()) if a[y, x, 3] > 0)
+
+
 def test_layers_are_elements_not_colour_clusters(poster_stack: strata.LayerStack) -> None:
     alpha = element_alpha(poster_stack)
-    # Element layers never share a pixel.
-    assert ((alpha > 0).sum(axis=0) <= 1).all()
-
-    def owner(y: int, x: int) -> int:
-        return int(np.argmax(alpha[:, y, x]))
-
     circle, photo, card, headline = (150, 860), (300, 300), (600, 600), (485, 140)
     word, button = (470, 840), (655, 150)
     for point in (circle, photo, card, headline, word, button):
         assert alpha[(slice(None), *point)].max() == 255, point
     # The orange circle, the photo and the word on the page are separate layers; the white card's
     # layer is not the orange circle's layer even though they touch.
-    assert len({owner(*circle), owner(*photo), owner(*word)}) == 3
-    assert owner(*card) != owner(*circle)
-    # Text on the page is not in the same layer as the background-coloured card.
-    circle_layer = poster_stack.arrays()[1 + owner(*circle)]
+    owners = {name: owner_of(poster_stack, *p) for name, p in [("circle", circle), ("photo", photo)]}
+    assert len({*owners.values(), owner_of(poster_stack, *word)}) == 3
+    assert owner_of(poster_stack, *card) != owners["circle"]
+    circle_layer = poster_stack.arrays()[owners["circle"]]
     assert np.abs(circle_layer[circle][:3].astype(int) - (245, 130, 48)).max() <= 2
     assert poster_stack.metadata["elements"] >= 6
+
+
+def test_element_layers_share_pixels_only_over_completed_containers(poster_stack: strata.LayerStack) -> None:
+    alpha = element_alpha(poster_stack)
+    shared = (alpha > 0).sum(axis=0) > 1
+    assert shared.any()  # at N = 8 the card is split from what lies on it
+    for index in range(len(alpha)):
+        under = shared & (alpha[index] > 0) & ((alpha[index + 1 :] > 0).any(axis=0))
+        assert (alpha[index][under] == 255).all(), f"layer {index + 1} is not solid under the layers above"
+
+
+def test_few_layers_keep_components_whole(poster: Image.Image) -> None:
+    alpha = element_alpha(ClassicEngine().decompose(poster, 4))
+    assert ((alpha > 0).sum(axis=0) <= 1).all()
+
+
+def hide(stack: strata.LayerStack, index: int) -> np.ndarray:
+    """The composite with one layer hidden (what a user sees after moving it away)."""
+    layers = [Image.fromarray(a) for i, a in enumerate(stack.arrays()) if i != index]
+    return np.asarray(strata.LayerStack(layers).composite().convert("RGB")).astype(int)
+
+
+def test_card_is_complete_under_its_text_and_photo(poster_stack: strata.LayerStack) -> None:
+    arrays = poster_stack.arrays()
+    card = owner_of(poster_stack, 620, 700)  # a white pixel of the card with nothing on it
+    headline, photo, button = (485, 140), (300, 300), (640, 250)
+    for point in (headline, photo, button):
+        assert owner_of(poster_stack, *point) > card, point
+        assert arrays[card][point][3] == 255, point
+        assert (arrays[card][point][:3] >= 250).all(), point
+    # Moving the headline away reveals the white card, not a hole down to the blue page.
+    assert (hide(poster_stack, owner_of(poster_stack, *headline))[headline] >= 250).all()
+
+
+def test_partly_hidden_shapes_are_completed(poster_stack: strata.LayerStack) -> None:
+    arrays = poster_stack.arrays()
+    # The orange circle continues under the photo that overlaps it.
+    circle, under_photo = owner_of(poster_stack, 150, 860), (200, 700)
+    assert owner_of(poster_stack, *under_photo) > circle
+    assert arrays[circle][under_photo][3] == 255
+    assert np.abs(arrays[circle][under_photo][:3].astype(int) - (245, 130, 48)).max() <= 2
+    # The card's corner continues under the circle.
+    card, corner = owner_of(poster_stack, 620, 700), (130, 750)
+    assert arrays[card][corner][3] == 255 and (arrays[card][corner][:3] >= 250).all()
+
+
+def test_synthetic_card_keeps_its_body_under_the_text() -> None:
+    image = Image.new("RGB", (400, 300), (235, 238, 245))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([40, 40, 300, 220], radius=16, fill=(30, 60, 140))
+    draw.rectangle([70, 80, 270, 110], fill=(250, 250, 250))  # a white title bar lying on the card
+    draw.ellipse([320, 200, 380, 260], fill=(220, 40, 40))
+    stack = ClassicEngine().decompose(image, 7)
+    assert_exact(stack, image)
+    arrays = stack.arrays()
+    card, title = owner_of(stack, 200, 60), (95, 170)
+    assert owner_of(stack, *title) > card
+    assert arrays[card][title][3] == 255
+    assert np.abs(arrays[card][title][:3].astype(int) - (30, 60, 140)).max() <= 2
+    assert np.abs(hide(stack, owner_of(stack, *title))[title] - (30, 60, 140)).max() <= 2
 
 
 def test_fewer_elements_than_layers_gives_empty_top_layers() -> None:

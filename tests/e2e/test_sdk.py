@@ -11,6 +11,7 @@ import asyncio
 import base64
 import io
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -192,3 +193,33 @@ def test_hostile_inputs_raise_and_the_server_keeps_serving(
     assert server.alive()
     (image,) = with_client(server, lambda c: c.imageInference(requestImage=request(reference)))
     assert image.imageUUID
+
+
+def test_a_cancelled_task_raises_task_cancelled(server: strata_server.RunningServer, tmp_path: Path) -> None:
+    large = tmp_path / "large.png"
+    Image.open(POSTER).convert("RGB").resize((512, 512)).save(large)
+    task_uuid = str(uuid.uuid4())
+    auth = {"Authorization": f"Bearer {strata_server.API_KEY}"}
+
+    async def cancel_once_running() -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=server.http, headers=auth, timeout=30) as http:
+            poll = [{"taskType": "getResponse", "taskUUID": task_uuid}]
+            for _ in range(300):  # until the SDK's task is running (progress above 0)
+                items = (await http.post("/v1", json=poll)).json().get("data", [])
+                if items and items[0].get("progress", 0) > 0:
+                    break
+                await asyncio.sleep(0.02)
+            answer: dict[str, Any] = (
+                await http.post("/v1", json=[{"taskType": "taskCancel", "taskUUID": task_uuid}])
+            ).json()
+            return answer
+
+    async def use(client: Runware) -> Any:
+        inference = client.imageInference(
+            requestImage=request(large, taskUUID=task_uuid, numberResults=20, settings=ISettings(layers=4))
+        )
+        return await asyncio.gather(inference, cancel_once_running(), return_exceptions=True)
+
+    raised, answer = with_client(server, use)
+    assert isinstance(raised, RunwareAPIError) and raised.code == "taskCancelled"
+    assert answer["data"][0]["status"] == "cancelled"

@@ -22,7 +22,12 @@ from strata.storage.base import FileKind
 
 log = logging.getLogger("strata.api")
 _FILE_NAME = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[a-z]{2,5}$")
-_STATUS_BY_CODE = {"invalidApiKey": 401, "missingApiKey": 401, "serviceUnavailable": 503}
+_STATUS_BY_CODE = {
+    "invalidApiKey": 401,
+    "missingApiKey": 401,
+    "serviceUnavailable": 503,
+    "internalServerError": 500,
+}
 
 
 def routes() -> list[BaseRoute]:
@@ -83,6 +88,9 @@ async def rest(request: Request) -> Response:
     await session.wait()
     data = [item for frame in frames for item in frame.get("data", [])]
     errors = [error for frame in frames for error in frame.get("errors", [])]
+    if tasks and not data and not errors:  # every task answers something; silence would be a bug here
+        log.error("a REST batch of %d task(s) produced no answer", len(tasks))
+        errors = protocol_error("internalServerError", "the server produced no answer; see its log")["errors"]
     status = 200 if data or not errors else max(_STATUS_BY_CODE.get(e["code"], 400) for e in errors)
     return JSONResponse({"data": data, "errors": errors} if errors else {"data": data}, status)
 
@@ -147,8 +155,7 @@ async def receive(ws: WebSocket, session: Session, idle_timeout: float) -> dict[
     while True:
         try:
             async with asyncio.timeout(idle_timeout or None):
-                message: dict[str, Any] = await ws.receive()
-                return message
+                return dict(await ws.receive())
         except TimeoutError:
             if session.pending:
                 continue  # a task is running for this socket: keep it open

@@ -281,5 +281,12 @@ def invalid_task_type(task: Any) -> StrataError:
         f"unsupported taskType {task_type!r}",
         parameter="taskType",
         code="invalidTaskType",
-        allowed_values=["authentication", "ping", "imageInference", "imageUpload", "getResponse"],
+        allowed_values=[
+            "authentication",
+            "ping",
+            "imageInference",
+            "imageUpload",
+            "getResponse",
+            "taskCancel",
+        ],
     )

@@ -128,7 +128,9 @@ class Session:
         self.authenticated = True
         wanted = task.get("connectionSessionUUID")
         self.session_uuid = wanted if isinstance(wanted, str) and wanted else str(uuid.uuid4())
-        await self.send({"data": [{"taskType": "authentication", "connectionSessionUUID": self.session_uuid}]})
+        await self.send(
+            {"data": [{"taskType": "authentication", "connectionSessionUUID": self.session_uuid}]}
+        )
         parked = self.ctx.unpark(self.session_uuid) if self.push else None
         if parked is not None:  # a resume: finish what the dropped socket could not deliver
             for task_uuid, sent in parked.relaying.items():
@@ -192,7 +194,7 @@ class Session:
                 {"data": [obj]} if kind == "data" else {"errors": [obj]}
             ):
                 sent[slot] += 1
-        del self._relaying[task_uuid]
+        self._relaying.pop(task_uuid, None)
 
     async def _imageUpload(self, task: dict[str, Any]) -> None:
         try:

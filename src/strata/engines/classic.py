@@ -14,17 +14,23 @@ Policies (what a user can rely on):
   is opaque, with the areas under elements completed (the fitted flat or gradient fill, or inpainting on
   a textured background), never holes.
 * **Element layers.** Layers 1..N−1 hold components: a top-level element with everything on it (a card
-  with its photo, text and button; a text run on the page; a photo). Element layers never share a pixel,
-  so each can be moved or hidden on its own over the completed background.
-* **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 60 %)
+  with its photo, text and button; a text run on the page; a photo). Every element is completed where
+  something hides it: a card under its text and photo (its fill continued), a card's corner under an
+  overlapping circle (to its box), a circle under a photo that covers part of it (to its hull), a photo
+  under a badge (inpainted). Up to N = 6 components stay whole, so element layers never share a pixel.
+* **Nesting (N ≥ 7).** Large containers (a bottom element covering at least 5 % of the canvas: a card,
+  a panel) are split from their contents, which go to layers above, when both fit in the N − 1
+  layers. The container stays complete underneath, so moving or hiding the contents reveals the card,
+  never a hole. Only there do element layers share pixels (the container's body under its contents).
+* **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
-* **Fewer components than N − 1.** The layer with most elements is split: a container apart from what
-  sits on it (the card's layer then has holes where its contents are), then by kind (shapes, photos,
-  text), then one element at a time. When every layer holds a single element the remaining layers are
-  fully transparent and sit at the top of the stack (named "empty 1", "empty 2", ...). A plain image
-  with no elements is one background layer plus N − 1 empty layers.
+* **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
+  what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
+  apart. When no layer has two parts the remaining layers are fully transparent and sit at the top of
+  the stack (named "empty 1", "empty 2", ...). A plain image with no elements is one background layer
+  plus N − 1 empty layers.
 * **Exactness.** The straight-alpha "over" composite of the returned 8-bit layers equals the input to
   within 1/255 per channel on every pixel (only 8-bit rounding remains).
 * **Transparent inputs (RGBA).** Nothing is flattened: the layers reproduce the input's alpha too.
@@ -70,9 +76,8 @@ TEXTURED_TOL = 0.12
 PIXELS_PER_ELEMENT = 4000
 ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
-import os
-BACKDROP_PHOTO = float(os.environ.get("BP", "0.4"))
-BACKDROP_SHAPE = float(os.environ.get("BS", "0.6"))
+BACKDROP_PHOTO = 0.9
+BACKDROP_SHAPE = 0.9
 
 
 class ClassicEngine:

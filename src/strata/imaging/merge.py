@@ -1,20 +1,25 @@
 """From elements to exactly N − 1 element layers, and their rasterisation.
 
 The unit is the **component**: a top-level element with everything on it (a card with its photo, text
-and button; a text run on the page; a photo). Components do not overlap, so every layer owns its
-pixels and layers can be moved independently. The plan:
+and button; a text run on the page; a photo). Components do not overlap. The plan:
 
-1. **More components than layers**: the two closest layers are merged, repeatedly. Closeness is the
+1. **Nesting (N ≥ 7)**: with room for it, each large **container** (a component's bottom element
+   covering at least 5 % of the canvas: a card, a panel, a header bar) becomes a unit of its own and
+   everything on it another unit above it, so text and photos move apart from their card, which is
+   complete underneath. Up to 6 layers components stay whole, as a designer's top-level groups do;
+   splitting them there trades the match to those groups for the match to the leaf layers.
+2. **More units than layers**: the two closest layers are merged, repeatedly. Closeness is the
    gap between their boxes (relative to the canvas diagonal) plus a penalty when their kinds differ,
    weighted by the smaller layer's area, so details join their neighbours first, text joins text and
    neighbours join neighbours, as designers group layers.
-2. **Fewer components than layers**: the layer with most elements is split, container first (a
-   component's single bottom element apart from what sits on it), then by kind (shapes, photos,
-   text), then by level, then one element at a time (largest first).
-3. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
+3. **Fewer units than layers**: the layer with most elements is split into its parts (its bottom
+   elements, each with what lies on it: a button with its label): by kind (shapes, photos, text),
+   then its largest part apart. A container is never cut from its contents here.
+4. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
 
 Layers are ordered back to front by the painter's order of their elements (containers before their
-contents, larger before smaller); where two layers would still overlap, the upper one owns the pixel.
+contents, larger before smaller). Where two layers overlap, the upper one owns the pixel, except on a
+container's completed body under contents split off above it (:func:`carriers`).
 """
 
 from __future__ import annotations
@@ -28,55 +33,50 @@ from strata.imaging.elements import KINDS, Element
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
 _KIND_PENALTY = 0.25
+#: Element layers (N − 1) from which large containers are split from their contents.
+NEST_FROM_SLOTS = 3
+#: A container is split from its contents only when it covers at least this fraction of the canvas.
+CONTAINER_AREA = 0.05
 
 
-def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int = 0) -> list[list[Element]]:
+def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int) -> list[list[Element]]:
     """Partition ``elements`` into ``slots`` lists, back to front (empty lists at the top)."""
-    import os
     ordered = sorted(elements, key=_paint_key)
     layers = _components(ordered)
-    if os.environ.get("NEST", "1") == "1":
-        lower, upper = _tiers(layers, pixels)
-        if upper and slots >= 2 * len(layers):
-            layers = lower + upper
-    layers = _fit(layers, slots, diagonal)
-    return layers + [[] for _ in range(slots - len(layers))]
-
-
-def _tiers(components: list[list[Element]], pixels: int) -> tuple[list[list[Element]], list[list[Element]]]:
-    import os
-    min_base = float(os.environ.get("TIER_BASE", "0.02"))
-    min_content = float(os.environ.get("TIER_CONTENT", "0.0"))
-    lower, upper = [], []
-    for comp in components:
-        base_depth = min(e.depth for e in comp)
-        base = [e for e in comp if e.depth == base_depth]
-        rest = [e for e in comp if e.depth != base_depth]
-        base_area = sum(e.area for e in base)
-        if rest and base_area >= min_base * pixels and sum(e.area for e in rest) >= min_content * base_area:
-            lower.append(base)
-            upper.append(rest)
-        else:
-            lower.append(comp)
-    return lower, upper
-
-
-def _fit(layers: list[list[Element]], slots: int, diagonal: float) -> list[list[Element]]:
+    if slots >= NEST_FROM_SLOTS:
+        containers, contents = _nest(layers, CONTAINER_AREA * pixels)
+        if contents and len(containers) + len(contents) <= slots:
+            layers = containers + contents
     layers = _premerge(layers, _MAX_UNITS)
     while len(layers) > slots:
         i, j = _closest_pair(layers, diagonal)
         layers[i] = sorted(layers[i] + layers.pop(j), key=_paint_key)
     while len(layers) < slots:
-        candidates = [i for i, layer in enumerate(layers) if len(layer) > 1]
+        candidates = [i for i, layer in enumerate(layers) if len(_parts(layer)) > 1]
         if not candidates:
             break
         index = max(candidates, key=lambda i: (len(layers[i]), -i))
-        parts = _split(layers[index])
-        if len(parts) == 1:
-            break
-        layers[index : index + 1] = parts
+        layers[index : index + 1] = _split(layers[index])
     layers.sort(key=lambda layer: min(_paint_key(e) for e in layer))
-    return layers
+    return layers + [[] for _ in range(slots - len(layers))]
+
+
+def _nest(
+    components: list[list[Element]], min_area: float
+) -> tuple[list[list[Element]], list[list[Element]]]:
+    """(units below, units above): large containers apart from their contents, the rest whole."""
+    below: list[list[Element]] = []
+    above: list[list[Element]] = []
+    for component in components:
+        depth = min(e.depth for e in component)
+        base = [e for e in component if e.depth == depth]
+        rest = [e for e in component if e.depth != depth]
+        if rest and sum(e.area for e in base) >= min_area:
+            below.append(base)
+            above.append(rest)
+        else:
+            below.append(component)
+    return below, above
 
 
 def _paint_key(element: Element) -> tuple[int, float]:
@@ -116,31 +116,42 @@ def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, in
 
 
 def _split(layer: list[Element]) -> list[list[Element]]:
-    import os
-    mode = os.environ.get("SPLIT", "0")
-    base = min(e.depth for e in layer)
-    bottom = [e for e in layer if e.depth == base]
-    if mode == "0" and len(bottom) == 1 and len(layer) > 1:
-        return [bottom, [e for e in layer if e.depth != base]]
-    kinds = [k for k in KINDS if any(e.kind == k for e in layer if e.depth == base)]
+    """Two parts of a layer: by kind of its parts, else its largest part apart from the rest."""
+    parts = _parts(layer)
+    kinds = [k for k in KINDS if any(part[0].kind == k for part in parts)]
     if len(kinds) > 1:
-        top = [e for e in layer if e.depth == base and e.kind == kinds[0]]
-        roots = {e.root for e in top}
-        first = [e for e in layer if e.root in roots]
-        if len(first) < len(layer):
-            return [first, [e for e in layer if e.root not in roots]]
-    roots_by_area: dict[int, float] = {}
-    for e in layer:
-        roots_by_area[e.root] = roots_by_area.get(e.root, 0.0) + e.area
-    if len(roots_by_area) > 1:
-        big = max(roots_by_area, key=lambda r: (roots_by_area[r], -r))
-        return [[e for e in layer if e.root == big], [e for e in layer if e.root != big]]
-    if mode == "2":
-        return [layer]
-    if len(bottom) < len(layer):
-        return [bottom, [e for e in layer if e.depth != base]]
-    largest = max(range(len(layer)), key=lambda i: layer[i].area)
-    return [[layer[largest]], layer[:largest] + layer[largest + 1 :]]
+        first = [part for part in parts if part[0].kind == kinds[0]]
+        rest = [part for part in parts if part[0].kind != kinds[0]]
+    else:
+        largest = max(range(len(parts)), key=lambda i: (sum(e.area for e in parts[i]), -i))
+        first, rest = [parts[largest]], parts[:largest] + parts[largest + 1 :]
+    return [sorted((e for part in side for e in part), key=_paint_key) for side in (first, rest)]
+
+
+def _parts(layer: list[Element]) -> list[list[Element]]:
+    """The layer's bottom elements (its heads), each with the deeper elements lying on it.
+
+    A deeper element belongs to the head of its component whose box holds its centre (else the
+    nearest such head), so a button keeps its label and a photo its badge.
+    """
+    base = min(e.depth for e in layer)
+    heads = [e for e in layer if e.depth == base]
+    parts: list[list[Element]] = [[head] for head in heads]
+    for element in layer:
+        if element.depth == base:
+            continue
+        family = [i for i, head in enumerate(heads) if head.root == element.root] or list(range(len(heads)))
+        index = min(family, key=lambda i: _gap(heads[i], element))
+        parts[index].append(element)
+    return parts
+
+
+def _gap(head: Element, element: Element) -> float:
+    """Distance from the element's centre to the head's box (0 inside), smaller heads first on ties."""
+    top, left, bottom, right = element.box
+    cy, cx = (top + bottom) / 2, (left + right) / 2
+    t, lf, b, r = head.box
+    return max(t - cy, 0, cy - b) + max(lf - cx, 0, cx - r) + 1e-9 * (b - t) * (r - lf)
 
 
 def _kind(layer: list[Element]) -> str:
@@ -227,6 +238,7 @@ def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None
     for index in range(len(layers) - 2, -1, -1):
         layer = layers[index]
         mine = layer[..., 3] > 0
-        lost = taken if keep is None or keep[index] is None else taken & ~keep[index]
+        kept = None if keep is None else keep[index]
+        lost = taken if kept is None else taken & ~kept
         np.putmask(layer[..., 3], lost, 0)
         taken |= mine

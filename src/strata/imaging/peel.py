@@ -7,7 +7,9 @@ Each group of foreground pixels (see :func:`~strata.imaging.elements.component_g
   completed) is opaque, its anti-aliased rim gets the projection alpha against the colour underneath,
   and whatever sits inside it is extracted again, one level up, on top of the fill; or
 * a **complex element** (photo, illustration) when no fill explains it: its largest connected part,
-  holes filled, is one opaque element with the image's own colours.
+  holes filled, is one opaque element with the image's own colours. A compact flat shape touching it
+  is peeled on its own: completed under the photo when the photo bites into it (a circle partly under
+  a photo), else lying on the photo, which is completed under it (a badge).
 
 Pixels a group leaves unexplained are extracted again as its siblings. The recursion is bounded in
 depth and in the number of elements, so noise cannot make it explode.
@@ -72,6 +74,8 @@ class _Task:
     depth: int
     level: int
     root: int | None  # None: each group starts a component of its own
+    #: Pixels (same crop) where a shape may be completed beyond ``mask``: an element hiding part of it.
+    reach: np.ndarray | None = None
 
 
 def _peel_groups(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
@@ -88,8 +92,16 @@ def _peel_groups(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         if root is None:
             ctx.roots += 1
             root = ctx.roots
+        reach = None if task.reach is None else task.reach[y0:y1, x0:x1]
         crop = _Task(
-            local, task.under[y0:y1, x0:x1], task.top + y0, task.left + x0, task.depth, task.level, root
+            local,
+            task.under[y0:y1, x0:x1],
+            task.top + y0,
+            task.left + x0,
+            task.depth,
+            task.level,
+            root,
+            reach,
         )
         _extract(ctx, crop, queue)
 
@@ -106,16 +118,19 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         return
     fill = _flat_fill(image, group, under)
     if fill is None:
-        rest = _complex_element(ctx, image, group, (top, left), depth, root)
+        rest, reach = _complex_element(ctx, image, group, (top, left), depth, root)
         sibling_root = None if depth == 1 else root
-        queue.append(_Task(rest, under, top, left, depth, task.level + 1, sibling_root))
+        queue.append(_Task(rest, under, top, left, depth, task.level + 1, sibling_root, reach))
         return
     colour, solid = fill
-    shape = _complete_shape(image, under, colour, solid, group)
+    reach = group if task.reach is None else group | task.reach
+    shape = _complete_shape(image, under, colour, solid, reach)
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
     ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
     inside = shape & (max_diff(image, colour) > ctx.tol)
+    # What hides the shape (an element above it, task.reach) is not content lying on the shape.
+    inside &= group | ~reach
     outside = group & (alpha == 0)
     children, siblings = _split_by_contact(inside | outside, inside)
     mixed = np.where(shape[..., None], colour, under)
@@ -192,7 +207,8 @@ def _complete_shape(
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
 
-    A shape filling most of its bounding box gets the group pixels inside the box instead.
+    A shape whose hull fills most of its bounding box (a card, a rounded rectangle) gets the group
+    pixels inside the box instead, which restores a corner hidden under another element.
     """
     area = int(shape.sum())
     if area < 400:
@@ -201,14 +217,14 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     largest = max(contours, key=cv2.contourArea)
     if cv2.contourArea(largest) < 0.95 * area:
         return shape
-    x, y, w, h = cv2.boundingRect(largest)
-    if area >= 0.8 * w * h:
-        # A card: complete to its box, which also restores a corner hidden under another element.
+    hull = cv2.convexHull(largest)
+    hull_area = max(1.0, cv2.contourArea(hull))
+    x, y, w, h = cv2.boundingRect(hull)
+    if area >= 0.8 * w * h or hull_area >= 0.9 * w * h:
         box = np.zeros_like(shape)
         box[y : y + h, x : x + w] = True
         return shape | (box & group)
-    hull = cv2.convexHull(largest)
-    solidity = area / max(1.0, cv2.contourArea(hull))
+    solidity = area / hull_area
     if solidity >= 0.97 or solidity < 0.3:
         return shape
     hull_mask = np.zeros(shape.shape, np.uint8)
@@ -237,12 +253,14 @@ def _shape_alpha(
 
 def _complex_element(
     ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int, root: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Make the group's large connected parts photo elements, and the scattered rest one more.
 
-    A large compact flat shape lying on the photo (a badge, a circle) is returned to be peeled as its
-    own element; the largest photo is completed under it (convex hull, inpainted colour). Scattered
-    small parts (glyphs of a text block on a photo-like region) stay together in a single element.
+    A large compact flat shape touching the photo (a badge, a circle) is returned to be peeled as its
+    own element. When the photo bites into its hull, the shape lies under the photo: the photo goes
+    one level up and the photo's pixels are returned as where the shape may be completed. Otherwise
+    the shape lies on the photo, which is completed under it (convex hull, inpainted colour).
+    Scattered small parts (glyphs of a text block on a photo-like region) stay in a single element.
     """
     flat = _compact_flat_part(image, group)
     # The flat part's anti-aliased rim goes with it, not with the photo.
@@ -254,25 +272,40 @@ def _complex_element(
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
     largest = stats[order[0], cv2.CC_STAT_AREA]
     big = [label for label in order[:8] if stats[label, cv2.CC_STAT_AREA] >= 0.25 * largest]
+    reach = None
     for rank, label in enumerate(big):
         x, y, w, h = (int(v) for v in stats[label, :4])
         crop = (slice(y, y + h), slice(x, x + w))
         region = fill_holes(labels[crop] == label)
         colour = image[crop].copy()
+        level = depth
         if rank == 0 and flat.any():
             hidden = _convex_completion(region, region | flat[crop]) & ~region
             if hidden.any():
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
             region |= hidden
+            reach = _under_photo(flat, labels == label)
+            level = depth if reach is None else depth + 1
         ctx.elements.append(
-            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, depth, "photo", root)
+            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, level, "photo", root)
         )
     rest = body & ~np.isin(labels, big)
     if rest.sum() >= ctx.min_area:
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
-    return flat
+    return flat, reach
+
+
+def _under_photo(flat: np.ndarray, photo: np.ndarray) -> np.ndarray | None:
+    """The photo's pixels when they bite into the flat shape's hull (the shape lies under it)."""
+    contours, _ = cv2.findContours(flat.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = np.zeros(flat.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
+    bite = int((hull.astype(bool) & photo).sum())
+    return photo if bite >= 0.02 * flat.sum() else None
 
 
 def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -97,7 +97,8 @@ class SQLiteStorage:
         )
         with self._lock, self._db:
             self._db.execute(
-                "UPDATE tasks SET status = ?, results = ?, errors = ?, updated_at = ? WHERE task_uuid = ?", row
+                "UPDATE tasks SET status = ?, results = ?, errors = ?, updated_at = ? WHERE task_uuid = ?",
+                row,
             )
 
     def unfinished_tasks(self) -> list[TaskRecord]:

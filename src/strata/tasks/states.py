@@ -1,8 +1,9 @@
 """Task states and the only function allowed to change one.
 
 A task is ``queued`` when accepted, ``running`` while a worker holds it, then ``success`` or ``error``,
-or ``cancelled`` when a client cancelled it (``taskCancel``) while it was queued or running. A task found ``queued`` or ``running`` when the server starts was interrupted by a crash or a stop and
-moves straight to ``error``, so a client polling it gets an answer instead of silence.
+or ``cancelled`` when a client cancelled it (``taskCancel``) while it was queued or running. A task
+found ``queued`` or ``running`` when the server starts was interrupted by a crash or a stop and moves
+straight to ``error``, so a client polling it gets an answer instead of silence.
 """
 
 from __future__ import annotations

@@ -49,7 +49,12 @@ async def run_job(service: TaskService, job: Job) -> None:
     await service.move(handle, TaskStatus.RUNNING)
     try:
         image = await load_input(service, job)
-        engine = await in_thread(service, service.pool.load, spec.engine)
+        pool = service.pool  # loading can take minutes: a thread, unless already done (the hot path)
+        engine = (
+            pool.get(spec.engine)
+            if pool.loaded(spec.engine)
+            else await in_thread(service, pool.load, spec.engine)
+        )
         for index in range(spec.number_results):
             if handle.cancel_requested:
                 raise cancelled_error()
