@@ -11,7 +11,6 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +19,9 @@ from PIL import Image
 from websockets.sync.client import connect
 
 import strata_server
+from shared_data import POSTERS
 
-POSTER = sorted(Path("/work/shared/data/posters").glob("*.png"))[0]
+POSTER = sorted(POSTERS.glob("*.png"))[0]
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import POSTERS
 from strata.cli import main
 from strata.exporters.readers import read_stack
 
-POSTER = Path("/work/shared/data/posters/qwen-demo-1.png")
+POSTER = POSTERS / "qwen-demo-1.png"
 STRATA = Path(sys.executable).with_name("strata")
 ALL_FORMATS = "png,webp,tiff,psd,zip,ora,pptx"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,12 +15,12 @@ import tifffile
 from PIL import Image
 from psd_tools import PSDImage
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import strata_server
+from shared_data import DESIGNS, POSTERS
 from strata.exporters import FORMATS
 from strata.library import open_layers
 
-DESIGN = Path("/work/shared/data/designs/psdrb-example.psd")
+DESIGN = DESIGNS / "psdrb-example.psd"
 AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
 
 
@@ -104,7 +102,7 @@ def test_export_every_format(server, layers):
 
 
 def test_generated_layers_by_image_uuid(server):
-    with Image.open(Path("/work/shared/data/posters/qwen-demo-2.png")) as image:
+    with Image.open(POSTERS / "qwen-demo-2.png") as image:
         small = image.convert("RGB").resize((128, 128))
     buffer = io.BytesIO()
     small.save(buffer, "PNG")

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 from psd_tools import PSDImage
 
+from shared_data import DESIGNS
 from strata.exporters import FORMATS, render, write_files
 from strata.layers import LayerStack
 from strata.library import open_layers
 
-DESIGN = Path("/work/shared/data/designs/psdrb-example.psd")
+DESIGN = DESIGNS / "psdrb-example.psd"
 
 
 def strata_cli(*args: str) -> subprocess.CompletedProcess[str]:

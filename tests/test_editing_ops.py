@@ -1,18 +1,17 @@
 """Edit operations: exact whole-pixel moves, alpha-correct resampling, untouched layers left alone."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import DESIGNS
 from strata.editing import for_export, ops, visible_composite
 from strata.errors import InvalidParameter
 from strata.imaging.compose import over_uint8
 from strata.layers import LayerStack
 from strata.library import open_layers
 
-DESIGN = Path("/work/shared/data/designs/psdrb-example.psd")
+DESIGN = DESIGNS / "psdrb-example.psd"
 
 
 @pytest.fixture(scope="module")

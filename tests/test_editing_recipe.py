@@ -1,19 +1,19 @@
 """Edit recipes: strict validation at the edge, save/load round trip, deterministic replay."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import DESIGNS
 from strata.editing import apply_recipe, for_export, load_recipe, parse_recipe, save_recipe
 from strata.editing.recipe import Recipe, source_of
 from strata.errors import InvalidInput, InvalidParameter
 from strata.layers import LayerStack
 from strata.library import open_layers
 
-DESIGN = Path("/work/shared/data/designs/uv-mobile.psd")
+DESIGN = DESIGNS / "uv-mobile.psd"
 
 EDITS = {
     "version": 1,

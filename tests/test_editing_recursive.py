@@ -1,12 +1,11 @@
 """Recursive decomposition: one layer becomes k sub-layers in place; the picture does not change."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
 import strata
+from shared_data import DESIGNS, POSTERS
 from strata.editing import apply_recipe, decompose_layer, ops, parse_recipe
 from strata.editing.recursive import fit_to_layer
 from strata.engines import get_engine
@@ -14,8 +13,8 @@ from strata.errors import InvalidParameter
 from strata.imaging.compose import over_uint8
 from strata.layers import LayerStack
 
-POSTER = Path("/work/shared/data/posters/qwen-demo-1.png")
-DESIGN = Path("/work/shared/data/designs/psdrb-example.psd")
+POSTER = POSTERS / "qwen-demo-1.png"
+DESIGN = DESIGNS / "psdrb-example.psd"
 
 
 @pytest.fixture(scope="module")

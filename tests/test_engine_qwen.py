@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import POSTERS
 from strata.cli import main as cli_main
 from strata.engines import Engine, get_engine
 from strata.engines.qwen_parts.canvas import resize_rgba
@@ -13,7 +14,7 @@ from strata.engines.qwen_parts.lora import lora_file_name, phase_active
 from strata.engines.qwen_parts.schedulers import SCHEDULERS
 from strata.errors import Cancelled, InvalidParameter, ModelUnavailable, UnsupportedParameter
 
-POSTER = "/work/shared/data/posters/qwen-demo-1.png"
+POSTER = str(POSTERS / "qwen-demo-1.png")
 FAST = {"steps": 2, "seed": 7, "prompt": "a poster with a title"}
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import DESIGNS
 from strata.evaluation import evaluate, load_dataset
 from strata.evaluation.edits import edit_scores
 from strata.evaluation.groundtruth import find_designs, load_ground_truth
@@ -16,9 +17,6 @@ from strata.evaluation.layer import Layer, over
 from strata.evaluation.metrics import alpha_iou, dtw_path, group_top_layers, pair_score, rgb_l1
 from strata.layers import LayerStack
 
-DESIGNS = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs"
-if not DESIGNS.is_dir():
-    DESIGNS = Path("/work/shared/data/designs")
 SIZE = (8, 8)
 
 

@@ -7,7 +7,6 @@ semi-transparent panel, and a fully transparent layer whose (undefined) colour i
 import io
 import json
 import zipfile
-from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -18,6 +17,7 @@ from pptx import Presentation
 from pptx.util import Inches
 from psd_tools import PSDImage
 
+from shared_data import POSTERS
 from strata.errors import InvalidInput, LimitExceeded
 from strata.exporters import FORMATS, export_to_path, render
 from strata.exporters import ora as ora_format
@@ -25,7 +25,7 @@ from strata.exporters import pptx as pptx_format
 from strata.exporters.readers import read_stack
 from strata.layers import LayerStack
 
-POSTER = Path("/work/shared/data/posters/qwen-demo-2.png")
+POSTER = POSTERS / "qwen-demo-2.png"
 SIZE = (184, 120)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +17,11 @@ import pytest
 from PIL import Image
 from psd_tools import PSDImage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import strata_server
+from shared_data import POSTERS
 
 CHROMIUM = Path("/usr/bin/chromium")
-POSTER = Path("/work/shared/data/posters/qwen-demo-1.png")
+POSTER = POSTERS / "qwen-demo-1.png"
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 ARGS = [
     "--headless",

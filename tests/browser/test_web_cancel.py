@@ -6,16 +6,12 @@ for as long as the test needs; Cancel must then end it on the server with ``task
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_web import CHROMIUM, SHOTS, page, poster  # noqa: F401  (fixtures)
 
 import strata_server

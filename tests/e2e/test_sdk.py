@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ from PIL import Image
 from runware import IImageInference, IInputs, ISettings, Runware, RunwareAPIError
 from runware.types import IAsyncTaskResponse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import strata_server
+from shared_data import POSTERS
 
-POSTER = sorted(Path("/work/shared/data/posters").glob("*.png"))[0]
+POSTER = sorted(POSTERS.glob("*.png"))[0]
 T = TypeVar("T")
 
 

@@ -22,10 +22,10 @@ import tifffile
 from PIL import Image
 from runware import IAcceleratorOptions, IImageInference, IInputs, ISettings, Runware, RunwareAPIError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import strata_server
+from shared_data import POSTERS
 
-POSTER = sorted(Path("/work/shared/data/posters").glob("*.png"))[0]
+POSTER = sorted(POSTERS.glob("*.png"))[0]
 pytestmark = pytest.mark.slow
 
 

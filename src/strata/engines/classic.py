@@ -76,7 +76,7 @@ TEXTURED_TOL = 0.12
 PIXELS_PER_ELEMENT = 4000
 ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
-BACKDROP_PHOTO = 0.9
+BACKDROP_PHOTO = 0.4
 BACKDROP_SHAPE = 0.9
 
 

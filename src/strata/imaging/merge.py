@@ -34,7 +34,7 @@ from strata.imaging.elements import KINDS, Element
 _MAX_UNITS = 48
 _KIND_PENALTY = 0.25
 #: Element layers (N − 1) from which large containers are split from their contents.
-NEST_FROM_SLOTS = 3
+NEST_FROM_SLOTS = 6
 #: A container is split from its contents only when it covers at least this fraction of the canvas.
 CONTAINER_AREA = 0.05
 
