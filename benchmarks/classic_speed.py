@@ -1,11 +1,12 @@
 """Speed and peak memory of the classic engine: seconds per megapixel at about 1, 2 and 4 MP, N = 4 and 8.
 
-The input is the sample poster (``examples/make_examples.py``) rendered at each size. Every measurement
+The input is the sample poster (``examples/make_examples.py``) rendered at each size, then the real
+posters of ``../shared/data/posters`` (``--images`` to choose others) at their own size. Every measurement
 runs in a fresh subprocess with OpenCV and BLAS limited to 2 threads: one warm-up decomposition, then
 the best of ``--repeat`` timed runs; the peak memory is the subprocess's peak resident set size
 (VmHWM), interpreter and libraries included.
 
-Usage: python benchmarks/classic_speed.py [--repeat 2] [--sizes 1,2,4] [--layers 4,8]
+Usage: python benchmarks/classic_speed.py [--repeat 2] [--sizes 1,2,4] [--layers 4,8] [--images A.png ...]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+POSTERS = ROOT.parent / "shared" / "data" / "posters"
 THREAD_ENV = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
 
 
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--sizes", default="1,2,4", help="megapixels, comma-separated")
     parser.add_argument("--layers", default="4,8", help="layer counts, comma-separated")
+    parser.add_argument("--images", nargs="*", type=Path, default=sorted(POSTERS.glob("*.png")))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -109,11 +112,15 @@ def main() -> None:
             path = make_input(mp, Path(folder))
             for layers in (int(v) for v in args.layers.split(",")):
                 report(run_child(path, layers, args.repeat), layers)
+    for path in args.images:
+        for layers in (int(v) for v in args.layers.split(",")):
+            report(run_child(path.resolve(), layers, args.repeat), layers, path.name)
 
 
-def report(r: dict[str, float], layers: int) -> None:
+def report(r: dict[str, float], layers: int, name: str = "poster (drawn)") -> None:
     size = f"{r['width']}x{r['height']}"
-    print(f"{size:>11} {r['mp']:5.2f} {layers:3d} {r['s']:8.3f} {r['s'] / r['mp']:6.3f} {r['peak_mb']:8.0f}")
+    row = f"{size:>11} {r['mp']:5.2f} {layers:3d} {r['s']:8.3f} {r['s'] / r['mp']:6.3f} {r['peak_mb']:8.0f}"
+    print(f"{row}  {name}")
 
 
 if __name__ == "__main__":

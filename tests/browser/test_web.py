@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,9 @@ def poster(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def page(server: strata_server.RunningServer) -> Iterator[object]:
+def page(
+    server: strata_server.RunningServer, request: pytest.FixtureRequest, test_failed: Callable[[], bool]
+) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,8 @@ def page(server: strata_server.RunningServer) -> Iterator[object]:
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(server.http + "/")
         yield page
+        if test_failed():  # what the page showed when the test failed, for whoever debugs it
+            page.screenshot(path=SHOTS / f"FAILED-{request.node.name}.png")
         context.close()
         browser.close()
         assert not errors, f"JavaScript errors: {errors}"

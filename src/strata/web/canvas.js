@@ -85,11 +85,14 @@ export class CanvasView {
     return alphaOf(this.editor.layers[index]).bbox;
   }
 
+  /** Corner handles and the rotate handle above the box, kept inside the canvas: a handle drawn past
+   * the canvas edge would be clipped, and a press there would miss the canvas, so it could not be grabbed. */
   handles(box) {
     const r = this.ratio;
+    const inside = (v, size) => Math.min(Math.max(v, HANDLE_PX * r), size - HANDLE_PX * r);
     return {
       corners: [[box.x, box.y], [box.x + box.w, box.y], [box.x, box.y + box.h], [box.x + box.w, box.y + box.h]],
-      rotate: [box.x + box.w / 2, box.y - ROTATE_PX * r],
+      rotate: [inside(box.x + box.w / 2, this.canvas.width), inside(box.y - ROTATE_PX * r, this.canvas.height)],
     };
   }
 
