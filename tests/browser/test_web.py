@@ -2,7 +2,8 @@
 
 Upload a poster, decompose it with the classic engine, hide a layer, move one (mouse drag and arrow
 keys), recolour one, undo/redo, download a PSD and check its layers and pixels with psd-tools.
-Screenshots of the main states go to ``out/screenshots/`` for a person to look at.
+Screenshots of the main states go to ``out/screenshots/`` for a person to look at; a failing test also
+leaves ``FAILED-<test>.png`` there, the page as it was when the test failed.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ GEOMETRY = """(i) => {
     if (a === 255 && !opaque) opaque = [x, y];
     if (a) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
   }
-  return { k: r.width / w, left: r.left, top: r.top, box: [x0, y0, x1 + 1, y1 + 1], opaque };
+  return { k: r.width / w, left: r.left, top: r.top, width: w, box: [x0, y0, x1 + 1, y1 + 1], opaque };
 }"""
 
 
@@ -246,17 +247,22 @@ def shifted(pixels: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def handle_points(page, index: int) -> dict:
-    """Page coordinates of layer ``index``'s bottom-right corner handle, rotate handle and centre."""
+    """Page coordinates of layer ``index``'s bottom-right corner handle, rotate handle and centre.
+
+    The rotate handle is drawn 26 CSS px above the box, but never closer than its 7 px radius to the
+    canvas edge: a layer at the top of the picture must keep a handle a user can grab.
+    """
     g = page.evaluate(GEOMETRY, index)
     x0, y0, x1, y1 = g["box"]
 
     def at(x: float, y: float) -> tuple[float, float]:
         return g["left"] + x * g["k"], g["top"] + y * g["k"]
 
-    rotate = at((x0 + x1) / 2, y0)
+    top = at((x0 + x1) / 2, y0)
+    right = g["left"] + g["k"] * g["width"]
     return {
         "corner": at(x1, y1),
-        "rotate": (rotate[0], rotate[1] - 26),
+        "rotate": (min(max(top[0], g["left"] + 7), right - 7), max(top[1] - 26, g["top"] + 7)),
         "centre": at((x0 + x1) / 2, (y0 + y1) / 2),
     }
 
