@@ -94,6 +94,7 @@ def test_garbage_frames_get_errors_and_the_socket_survives(server: strata_server
         for frame in [
             "{not json",
             "42",
+            "[" * 100_000 + "]" * 100_000,  # nesting deep enough to exhaust the parser's recursion
             json.dumps(["not a task"]),
             json.dumps([{"taskType": "videoInference"}]),
         ]:
@@ -116,6 +117,8 @@ def test_rest_accepts_bearer_or_an_authentication_task(server: strata_server.Run
     data = response.json()["data"]
     assert [item["taskType"] for item in data] == ["authentication", "imageInference", "imageInference"]
     assert httpx.post(url, content=b"{oops", headers=AUTH, timeout=30).status_code == 400
+    deep = httpx.post(url, content=b"[" * 100_000 + b"]" * 100_000, headers=AUTH, timeout=30)
+    assert deep.status_code == 400 and deep.json()["errors"][0]["code"] == "invalidJSON"
     too_big = httpx.post(url, content=b"[" + b" " * (5 * 1024 * 1024) + b"]", headers=AUTH, timeout=30)
     assert too_big.status_code == 413 and too_big.json()["errors"][0]["code"] == "payloadTooLarge"
 
@@ -167,6 +170,7 @@ def test_url_outputs_expire_with_410_and_unknown_files_are_404(server: strata_se
     url = reply["data"][0]["imageURL"]
     first = httpx.get(url, timeout=10)
     assert first.status_code == 200 and first.headers["content-type"] == "image/tiff"
+    assert httpx.get(url + "%0A", timeout=10).status_code == 404  # only the exact name
     assert len(tifffile.TiffFile(io.BytesIO(first.content)).pages) == 3
     # Let the ttl pass: move the expiry into the past, as the clock would.
     with sqlite3.connect(server.data_dir / "strata.sqlite3") as db:
@@ -265,6 +269,21 @@ def test_hostile_references_are_refused_and_the_server_keeps_serving(
     assert (error["code"], error["taskUUID"]) == (code, body["taskUUID"])
     assert error["parameter"] == "inputs.referenceImages"
     assert server.alive()
+
+
+@pytest.mark.parametrize("parameter", ["webhookURL", "uploadEndpoint"])
+@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://[::ffff:169.254.169.254]/x"])
+def test_literal_private_delivery_urls_are_refused_up_front(
+    server: strata_server.RunningServer, parameter: str, url: str
+) -> None:
+    # A literal address needs no DNS: refused before the task runs, not silently at delivery.
+    body = task(**{parameter: url})
+    with session(server) as ws:
+        (reply,) = call(ws, body)
+    error = reply["errors"][0]
+    assert (error["code"], error["parameter"]) == ("unsafeUrl", parameter)
+    assert error["taskUUID"] == body["taskUUID"]
+    assert "data" not in reply and server.alive()
 
 
 def test_large_frames_are_accepted(server: strata_server.RunningServer) -> None:

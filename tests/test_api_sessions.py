@@ -112,3 +112,21 @@ def test_idle_sockets_are_closed_but_busy_ones_are_not(server: strata_server.Run
         busy.send(json.dumps([body]))
         replies = [json.loads(busy.recv(30)) for _ in range(8)]
     assert all(reply["data"][0]["imageUUID"] for reply in replies)
+
+
+def test_a_task_re_sent_after_a_resume_is_delivered_once(server: strata_server.RunningServer) -> None:
+    """The SDK reconnects with its session UUID *and* re-sends the task, then counts from zero:
+    each result must arrive once, or the SDK returns a duplicate instead of the missing one."""
+    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
+    with connect(server.ws, max_size=None) as first:
+        session_uuid = authenticate(first)
+        first.send(json.dumps([body]))
+        json.loads(first.recv(30))
+    with connect(server.ws, max_size=None) as second:
+        authenticate(second, session_uuid)
+        second.send(json.dumps([body]))
+        received: list[str] = []
+        with pytest.raises((TimeoutError, ConnectionClosed)):  # silence, then the idle close
+            while True:
+                received.append(json.loads(second.recv(3))["data"][0]["imageUUID"])
+    assert len(received) == 3 and len(set(received)) == 3

@@ -114,6 +114,7 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"outputQuality": 19}, "invalidOutputQuality", "outputQuality"),
     ({"outputQuality": 100}, "invalidOutputQuality", "outputQuality"),
     ({"ttl": 59}, "invalidTtl", "ttl"),
+    ({"ttl": 10**400}, "invalidTtl", "ttl"),
     ({"includeCost": "yes"}, "invalidIncludeCost", "includeCost"),
     ({"deliveryMethod": "later"}, "invalidDeliveryMethod", "deliveryMethod"),
     ({"webhookURL": "ftp://example.com/hook"}, "invalidWebhookURL", "webhookURL"),

@@ -20,6 +20,7 @@ from PIL import Image
 from shared_data import POSTERS
 from strata.cli import main
 from strata.exporters.readers import read_stack
+from strata.layers import LayerStack
 
 POSTER = POSTERS / "qwen-demo-1.png"
 STRATA = Path(sys.executable).with_name("strata")
@@ -308,6 +309,16 @@ def test_compose_to_jpeg_flattens_alpha(capsys, exported, tmp_path):
     assert code == 0
     with Image.open(tmp_path / "sub" / "flat.jpg") as flat:
         assert flat.mode == "RGB"
+    # A transparent stack lands on white, its half-transparent red as pink, not as black and full red.
+    layers = tmp_path / "clear"
+    LayerStack(
+        [Image.new("RGBA", (16, 16), (0, 0, 0, 0)), Image.new("RGBA", (16, 16), (255, 0, 0, 128))]
+    ).save(layers)
+    code, _, err = run(capsys, "compose", layers, "-o", tmp_path / "clear.jpg", "-q")
+    assert code == 0, err
+    with Image.open(tmp_path / "clear.jpg") as flat:
+        pink = np.asarray(flat).astype(int)[8, 8]
+    assert np.abs(pink - [255, 127, 127]).max() <= 6
 
 
 @pytest.mark.parametrize(

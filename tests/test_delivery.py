@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import socket
+import time
+from collections.abc import Iterator
 
 import httpcore
 import pytest
@@ -131,3 +133,18 @@ def test_upload_to_a_non_http_url_fails_at_once() -> None:
     with pytest.raises(StrataError) as caught:
         asyncio.run(put_upload("file:///tmp/x", b"x", "image/png", settings=settings()))
     assert caught.value.code == "uploadFailed"
+
+
+def test_the_answer_body_is_never_read() -> None:
+    """Only the status matters: a target answering 200 with an endless body must not hold us."""
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(200):  # ~4 s of 1 MiB chunks, longer than the 2 s delivery timeout
+            time.sleep(0.02)
+            yield b"x" * (1 << 20)
+
+    with loopback_server(lambda r: Reply(200, body=endless())) as server:
+        started = time.monotonic()
+        asyncio.run(put_upload(f"{server.url}/put", b"data", "image/png", settings=settings()))
+    assert time.monotonic() - started < 1.5
+    assert len(server.received) == 1

@@ -164,3 +164,25 @@ def test_key_and_size_limits(server, layers):
     answer = httpx.post(f"{server.http}/v1/edit/apply", content=huge, headers=AUTH, timeout=60)
     assert answer.status_code == 413
     assert server.alive()
+
+
+def test_the_pixels_of_all_layers_together_are_limited(tmp_path):
+    """Each layer passes the per-image limit, but a request may not hold more than 4x it in all."""
+    png = io.BytesIO()
+    Image.new("RGBA", (100, 100), (200, 30, 30, 255)).save(png, "PNG")
+    layer = {"image": "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()}
+    with strata_server.running(tmp_path / "data", {"STRATA_MAX_PIXELS": "10000"}) as small:
+        assert post(small, "/v1/edit/apply", {"layers": [layer] * 4}).status_code == 200
+        answer = post(small, "/v1/edit/apply", {"layers": [layer] * 5})
+    assert answer.status_code == 413
+    (error,) = answer.json()["errors"]
+    assert (error["code"], error["parameter"]) == ("imageTooLarge", "layers")
+
+
+def test_absurdly_nested_json_is_invalid_json(server):
+    # Deep enough to exhaust the JSON parser's recursion: an error object, not a 500.
+    answer = httpx.post(
+        f"{server.http}/v1/edit/apply", content=b"[" * 100_000 + b"]" * 100_000, headers=AUTH, timeout=30
+    )
+    assert answer.status_code == 400 and answer.json()["errors"][0]["code"] == "invalidJSON"
+    assert server.alive()

@@ -193,6 +193,14 @@ def test_merge_down_keeps_the_composite(design):
         (lambda s: ops.set_opacity(s, 1, 1.5), "opacity"),
         (lambda s: ops.reorder(s, 1, 7), "to"),
         (lambda s: ops.tint(s, 1, (1, 2, 3), strength=2), "strength"),
+        # NaN, infinity and absurd centres used to reach the resampler's int() as a traceback.
+        (lambda s: ops.move(s, 1, float("nan"), 0), "dx"),
+        (lambda s: ops.move(s, 1, 0, float("inf")), "dy"),
+        (lambda s: ops.scale(s, 1, 2, cx=float("nan")), "cx"),
+        (lambda s: ops.scale(s, 1, 2, cy=1e308), "cy"),
+        (lambda s: ops.rotate(s, 1, 30, cy=float("inf")), "cy"),
+        (lambda s: ops.hue_shift(s, 1, float("nan")), "degrees"),
+        (lambda s: ops.tint(s, 1, (300, 0, 0)), "color"),
     ],
 )
 def test_bad_arguments_are_clear_errors(design, call, parameter):

@@ -116,3 +116,10 @@ def test_source_mismatch_is_refused(design):
     recipe = Recipe(source=source_of(design))
     with pytest.raises(InvalidParameter, match="recorded on 8 layers of 401x639"):
         apply_recipe(other, recipe)
+
+
+def test_nan_centre_in_recipe_json_is_a_clear_error(design):
+    # Python's json (and so the server) accepts NaN and Infinity literals; they must not crash replay.
+    recipe = parse_recipe(b'{"operations": [{"op": "scale", "layer": 2, "sx": 2, "cx": NaN}]}')
+    with pytest.raises(InvalidParameter, match=r"operation 0 \(scale\): cx must be a number"):
+        apply_recipe(design, recipe)

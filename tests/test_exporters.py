@@ -18,7 +18,7 @@ from pptx.util import Inches
 from psd_tools import PSDImage
 
 from shared_data import POSTERS
-from strata.errors import InvalidInput, LimitExceeded
+from strata.errors import InvalidInput, InvalidParameter, LimitExceeded, OutputError
 from strata.exporters import FORMATS, export_to_path, render
 from strata.exporters import ora as ora_format
 from strata.exporters import pptx as pptx_format
@@ -115,6 +115,15 @@ def test_webp_lossy_within_quality_bound_and_smaller(stack):
                 assert error <= bound, (quality, error)
 
 
+def test_webp_wider_than_its_limit_is_a_clear_error():
+    wide = LayerStack([Image.new("RGBA", (16384, 2), (1, 2, 3, 255))])
+    with pytest.raises(InvalidParameter, match="at most 16383 pixels per side"):
+        render(wide, FORMATS["webp"])
+    edge = LayerStack([Image.new("RGBA", (16383, 1), (1, 2, 3, 255))])
+    (data,) = render(edge, FORMATS["webp"]).values()
+    assert Image.open(io.BytesIO(data)).size == (16383, 1)
+
+
 def test_webp_quality_out_of_range_is_refused(stack):
     with pytest.raises(Exception, match="0-100"):
         render(stack, FORMATS["webp"], quality=101)
@@ -136,6 +145,25 @@ def test_tiff_pages_read_back_by_tifffile_and_pillow(stack):
     for index, layer in enumerate(stack.layers):
         image.seek(index)
         assert_layers_equal(layer, image)
+
+
+def test_tiff_reader_handles_planar_pages_and_refuses_other_colour_models(stack):
+    # Other tools may store one plane per sample; CMYK or palette samples are not RGB to copy.
+    pixels = np.asarray(stack.layers[4])
+    planar = io.BytesIO()
+    tifffile.imwrite(
+        planar,
+        np.moveaxis(pixels, -1, 0).copy(),
+        photometric="rgb",
+        planarconfig="separate",
+        extrasamples=("unassalpha",),
+    )
+    (layer,) = FORMATS["tiff"].module.read(planar.getvalue()).layers
+    np.testing.assert_array_equal(np.asarray(layer), pixels)
+    cmyk = io.BytesIO()
+    tifffile.imwrite(cmyk, pixels, photometric="separated")
+    with pytest.raises(InvalidInput, match="unsupported TIFF colour model SEPARATED"):
+        FORMATS["tiff"].module.read(cmyk.getvalue())
 
 
 def test_zip_holds_pngs_and_manifest(stack):
@@ -175,6 +203,22 @@ def test_psd_layers_are_cropped_to_their_pixels(stack):
     assert [layer.bbox for layer in document] == [box or (0, 0, 0, 0) for box in stack.bounding_boxes()]
 
 
+def test_non_ascii_and_long_layer_names_survive_tiff_and_psd(stack):
+    # Names come from users' PSDs (``strata compose``, the editor): German, Chinese, very long.
+    names = ["Überschrift €", "标题 2", "x" * 300, "photo", "a<b&c"]
+    named = LayerStack(stack.layers, names=names)
+    with tifffile.TiffFile(io.BytesIO(FORMATS["tiff"].module.to_bytes(named))) as tif:
+        assert [page.tags[285].value for page in tif.pages] == names
+    document = PSDImage.open(io.BytesIO(FORMATS["psd"].module.to_bytes(named)))
+    assert [layer.name for layer in document] == [*names[:2], "x" * 255, *names[3:]]
+
+
+def test_psd_wider_than_the_spec_allows_is_a_clear_error():
+    wide = LayerStack([Image.new("RGBA", (30001, 1), (1, 2, 3, 255))])
+    with pytest.raises(InvalidParameter, match="at most 30000 pixels per side"):
+        FORMATS["psd"].module.to_bytes(wide)
+
+
 def test_ora_structure_follows_the_spec(stack):
     data = ora_format.to_bytes(stack)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -198,6 +242,17 @@ def test_ora_structure_follows_the_spec(stack):
         np.testing.assert_array_equal(np.asarray(merged), np.asarray(stack.composite()))
         thumbnail = Image.open(io.BytesIO(archive.read("Thumbnails/thumbnail.png")))
         assert max(thumbnail.size) <= 256
+
+
+@pytest.mark.parametrize("name", ["ora", "pptx", "psd", "tiff"])
+def test_control_characters_and_lone_surrogates_in_names_stay_readable(stack, name):
+    # Names reach exporters from users (PSD files, the editor's rename); XML and UTF-8 forbid these.
+    names = ["back\x01ground", "tab\tand\nnewline", "half \ud800 pair", "panel", "photo"]
+    data = FORMATS[name].module.to_bytes(LayerStack(stack.layers, names=names))
+    back = FORMATS[name].module.read(data).names
+    assert back[0] == "back\ufffdground" and back[2] == "half \ufffd pair" and back[3:] == names[3:]
+    if name == "ora":
+        assert back[1] == names[1]
 
 
 def test_ora_thumbnail_is_at_most_256(stack):
@@ -258,6 +313,16 @@ def test_every_single_file_format_reads_back_into_the_same_stack(stack, name, tm
     assert back.size == stack.size and back.names == stack.names
     for want, got in zip(stack.layers, back.layers, strict=True):
         assert_layers_equal(want, got)
+
+
+def test_saving_over_a_folder_or_under_a_file_is_an_output_error(stack, tmp_path):
+    (tmp_path / "taken.psd").mkdir()
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OutputError, match="cannot write"):
+        stack.save(tmp_path / "taken.psd")
+    with pytest.raises(OutputError, match="cannot create output folder"):
+        stack.save(tmp_path / "file" / "sub" / "layers.tiff")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken.psd"]  # no temporary left
 
 
 @pytest.mark.parametrize("name", ["png", "webp"])

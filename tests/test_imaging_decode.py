@@ -58,6 +58,25 @@ def test_sixteen_bit_grey_keeps_its_range():
     assert np.all(np.diff(grey[0].astype(int)) >= 0)
 
 
+def test_big_endian_sixteen_bit_tiff_reads_like_little_endian():
+    # Pillow opens a big-endian 16-bit grey TIFF as I;16B, which point() refuses.
+    import tifffile
+
+    ramp = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    decoded = []
+    for byteorder in (">", "<"):
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, ramp, byteorder=byteorder, photometric="minisblack")
+        decoded.append(np.asarray(open_image(buffer.getvalue())))
+    np.testing.assert_array_equal(decoded[0], decoded[1])
+    assert decoded[0][0, 0].tolist() == [0, 0, 0] and decoded[0][-1, -1].tolist() == [255, 255, 255]
+
+
+def test_premultiplied_grey_alpha_image_is_unpremultiplied():
+    image = open_image(Image.new("La", (2, 2), (100, 128)))
+    assert image.mode == "RGBA" and image.getpixel((0, 0)) == (199, 199, 199, 128)
+
+
 def test_transparency_is_kept(gradient):
     rgba = gradient.convert("RGBA")
     rgba.putpixel((3, 3), (10, 20, 30, 0))

@@ -105,10 +105,15 @@ def test_one_private_address_among_public_ones_is_enough_to_refuse(
     assert caught.value.code == "unsafeUrl"
 
 
+@pytest.mark.parametrize(
+    "address",
+    # The IPv6 forms that tunnel to the IPv4 metadata address (mapped, NAT64, 6to4) reach it too.
+    ["169.254.169.254", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1"],
+)
 def test_metadata_address_needs_an_explicit_entry_even_with_private_networks_allowed(
-    monkeypatch: pytest.MonkeyPatch, no_connect: None
+    monkeypatch: pytest.MonkeyPatch, no_connect: None, address: str
 ) -> None:
-    stub_dns(monkeypatch, {"metadata.internal": ["169.254.169.254"]})
+    stub_dns(monkeypatch, {"metadata.internal": [address]})
     with pytest.raises(StrataError) as caught:
         fetch("http://metadata.internal/latest/meta-data/", allow_private_networks=True)
     assert caught.value.code == "unsafeUrl"

@@ -195,3 +195,32 @@ def test_engine_progress_reaches_the_handle_and_items_carry_timings(
         timings = item["timings"]
         assert 0 < timings["engineMs"] < timings["totalMs"]
         assert timings["queueMs"] >= 0 and timings["queueMs"] + timings["engineMs"] <= timings["totalMs"]
+
+
+def test_workers_share_one_content_checker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built once even when several workers ask at the same moment (each one would load a model)."""
+    from strata.safety import ContentChecker
+    from strata.tasks.worker import content_checker
+
+    real = ContentChecker.from_settings.__func__  # type: ignore[attr-defined]
+
+    def slow(cls: type[ContentChecker], settings: Any) -> ContentChecker:
+        threading.Event().wait(0.05)  # a slow construction widens the window two threads race in
+        return real(cls, settings)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ContentChecker, "from_settings", classmethod(slow))
+    service = make_service(tmp_path)
+    start = threading.Barrier(4)
+    got: list[Any] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(content_checker(service))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 4 and len({id(checker) for checker in got}) == 1
+    service.storage.close()

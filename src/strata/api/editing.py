@@ -41,6 +41,9 @@ from strata.storage.base import FileKind
 
 #: Layers one request may carry.
 MAX_LAYERS = 64
+#: Decoded pixels one request may hold over all its layers, in units of STRATA_MAX_PIXELS: without
+#: it, 64 small but highly compressed PNGs at the per-image limit would decode to ~17 GB.
+TOTAL_PIXELS_FACTOR = 4
 EXPORT_FORMATS = ("psd", "zip", "tiff", "ora", "pptx", "png")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -105,7 +108,7 @@ async def _parse(request: Request, model: type[EditRequest]) -> Any:
             raise LimitExceeded(f"request body above {limit} bytes", code="payloadTooLarge")
     try:
         return model.model_validate(json.loads(body))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         if isinstance(exc, ValidationError):
             raise from_validation(exc) from None
         raise InvalidInput("the request body is not valid JSON", code="invalidJSON") from None
@@ -131,12 +134,20 @@ def _load_stack(request: Request, body: EditRequest) -> LayerStack:
     max_bytes = _settings_value(request, "max_body_bytes", 64 * 1024 * 1024)
     max_pixels = _settings_value(request, "max_pixels", 64 * 1024 * 1024)
     records = []
+    budget, total = max_pixels * TOTAL_PIXELS_FACTOR, 0
     for index, layer in enumerate(body.layers):
         try:
             data = _layer_bytes(request, layer.image, max_bytes)
             image = open_image(data, limit=max_pixels).convert("RGBA")
         except StrataError as exc:
             raise type(exc)(f"layers[{index}]: {exc.message}", parameter=f"layers[{index}].image") from None
+        total += image.width * image.height
+        if total > budget:
+            raise LimitExceeded(
+                f"the layers hold more than {budget} pixels in all "
+                f"({TOTAL_PIXELS_FACTOR} x STRATA_MAX_PIXELS)",
+                parameter="layers",
+            )
         records.append(Entry(image, layer.name, layer.hidden, layer.opacity))
     sizes = {r.image.size for r in records}
     if len(sizes) > 1:

@@ -99,7 +99,7 @@ def parse_tasks(text: bytes | str) -> list[Any] | dict[str, Any]:
     """The task list of a body or frame, or the error frame to send back."""
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return protocol_error("invalidJSON", "the message is not valid JSON")
     if isinstance(value, dict):
         return [value]  # lenient: a single task object without the array
@@ -167,7 +167,7 @@ async def receive(ws: WebSocket, session: Session, idle_timeout: float) -> dict[
 async def output_file(request: Request) -> Response:
     """A generated file or an upload: 404 if it never existed, 410 once its ttl has passed."""
     ctx = context(request)
-    match = _FILE_NAME.match(request.path_params["name"])
+    match = _FILE_NAME.fullmatch(request.path_params["name"])  # not .match: "$" passes a final "\n"
     if match is None:
         return JSONResponse(protocol_error("notFound", "no such file"), 404)
     storage = ctx.service.storage

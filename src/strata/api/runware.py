@@ -12,9 +12,11 @@ asks of a lenient server; known Runware features no strata engine has (``control
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -24,6 +26,7 @@ from strata.api.wire import AcceleratorWire, InferenceWire, UploadWire
 from strata.config import Settings
 from strata.engines import Engine
 from strata.errors import InvalidParameter, StrataError, UnsupportedParameter
+from strata.net.guard import NetPolicy, UnsafeUrl
 from strata.tasks.engines import EnginePool
 from strata.tasks.records import InferenceSpec
 
@@ -90,6 +93,8 @@ def parse_inference(
         raise from_validation(exc) from None
     model, engine = resolve_model(wire.model, settings, pool)
     reject_foreign(wire)
+    check_delivery_url(wire.webhookURL, "webhookURL", settings)
+    check_delivery_url(wire.uploadEndpoint, "uploadEndpoint", settings)
     output_types = parse_output_types(wire.outputType)
     check_content = bool(
         wire.safety
@@ -125,6 +130,22 @@ def parse_inference(
         fingerprint=fingerprint(task),
         base_url=base_url,
     )
+
+
+def check_delivery_url(url: str | None, parameter: str, settings: Settings) -> None:
+    """Refuse a webhook or upload URL whose host is a literal refused address, before any work.
+
+    Host names are checked at delivery (they need DNS); a literal such as ``http://10.0.0.1/`` can be
+    judged now, so the client gets ``unsafeUrl`` instead of results whose webhook silently never comes.
+    """
+    host = urlsplit(url).hostname if url else None
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return
+    refusal = NetPolicy.from_settings(settings).refusal(str(host), str(address))
+    if refusal is not None:
+        raise UnsafeUrl(refusal, parameter=parameter)
 
 
 def fingerprint(task: dict[str, Any]) -> str:

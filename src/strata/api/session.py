@@ -93,6 +93,8 @@ class Session:
         self.session_uuid: str | None = None
         #: taskUUID -> [data items, error objects] sent so far, while this session relays the task.
         self._relaying: dict[str, list[int]] = {}
+        #: taskUUID -> the asyncio task relaying it; a re-sent task replaces a resumed relay.
+        self._relays: dict[str, asyncio.Task[Any]] = {}
         self._pushing: set[str] = set()
 
     async def handle(self, tasks: list[Any]) -> None:
@@ -184,17 +186,32 @@ class Session:
         await self._relay(spec.task_uuid, [0, 0])
 
     async def _relay(self, task_uuid: str, sent: list[int]) -> None:
-        """Send every item of the task past the first ``sent`` [data, errors], counting as it goes."""
+        """Send every item of the task past the first ``sent`` [data, errors], counting as it goes.
+
+        One relay per task and socket: the SDK re-sends a task after it reconnects and then counts
+        results from zero, so a relay started by a resume stops when the task arrives again (two
+        relays would send each later item twice, and the SDK would return a duplicate).
+        """
+        current = asyncio.current_task()
+        previous = self._relays.get(task_uuid)
+        if previous is not None and previous is not current:
+            previous.cancel()
+        assert current is not None  # always run as an asyncio task (spawn)
+        self._relays[task_uuid] = current
         self._relaying[task_uuid] = sent
         seen = [0, 0]
-        async for kind, obj in self.ctx.service.follow(task_uuid):
-            slot = 0 if kind == "data" else 1
-            seen[slot] += 1
-            if seen[slot] > sent[slot] and await self.send(
-                {"data": [obj]} if kind == "data" else {"errors": [obj]}
-            ):
-                sent[slot] += 1
-        self._relaying.pop(task_uuid, None)
+        try:
+            async for kind, obj in self.ctx.service.follow(task_uuid):
+                slot = 0 if kind == "data" else 1
+                seen[slot] += 1
+                if seen[slot] > sent[slot] and await self.send(
+                    {"data": [obj]} if kind == "data" else {"errors": [obj]}
+                ):
+                    sent[slot] += 1
+        finally:
+            if self._relays.get(task_uuid) is current:
+                del self._relays[task_uuid]
+                self._relaying.pop(task_uuid, None)
 
     async def _imageUpload(self, task: dict[str, Any]) -> None:
         try:

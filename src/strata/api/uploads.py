@@ -33,7 +33,9 @@ async def upload(ctx: ServerContext, task: dict[str, Any], base_url: str) -> dic
     """Validate, store and describe one upload; returns the result item."""
     wire = parse_upload(task)
     service = ctx.service
-    existing = service.find(wire.taskUUID, fingerprint(task))
+    # Off the loop: hashing a frame with a 50 MB base64 image takes a while.
+    task_fingerprint = await asyncio.to_thread(fingerprint, task)
+    existing = service.find(wire.taskUUID, task_fingerprint)
     if existing is not None:
         record = existing if isinstance(existing, TaskRecord) else existing.record
         return dict(record.results[0]) if record.results else _pending(wire.taskUUID)
@@ -53,7 +55,7 @@ async def upload(ctx: ServerContext, task: dict[str, Any], base_url: str) -> dic
         "imageUUID": image_uuid,
         "imageURL": f"{base_url}/v1/outputs/{name}",
     }
-    record = TaskRecord(wire.taskUUID, "imageUpload", fingerprint=fingerprint(task), results=[item])
+    record = TaskRecord(wire.taskUUID, "imageUpload", fingerprint=task_fingerprint, results=[item])
     transition(record, TaskStatus.RUNNING)
     transition(record, TaskStatus.SUCCESS)
     service.storage.create_task(record)

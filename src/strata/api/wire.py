@@ -86,7 +86,8 @@ class InferenceWire(Wire):
     outputType: Any = None
     outputFormat: str | None = None
     outputQuality: int | None = Field(None, ge=20, le=99)
-    ttl: int | None = Field(None, ge=60)
+    #: Upper bound: an int32, 68 years; a larger one would overflow the float expiry time mid-task.
+    ttl: int | None = Field(None, ge=60, le=2**31 - 1)
     includeCost: bool = False
     deliveryMethod: Literal["sync", "async"] = "sync"
     webhookURL: str | None = None

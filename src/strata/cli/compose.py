@@ -13,7 +13,7 @@ from strata.errors import OutputError
 from strata.exporters import atomic_write
 from strata.exporters.readers import read_stack
 
-#: Output extension -> (Pillow format, save options). JPEG has no alpha, so it gets the RGB composite.
+#: Output extension -> (Pillow format, save options). JPEG has no alpha: it gets the composite on white.
 IMAGE_FORMATS: dict[str, tuple[str, dict]] = {
     ".png": ("PNG", {}),
     ".webp": ("WEBP", {"lossless": True, "exact": True}),
@@ -64,7 +64,10 @@ def output_format(out: Path) -> tuple[str, dict]:
 
 def encode(image: Image.Image, image_format: str, options: dict) -> bytes:
     if image_format == "JPEG":
-        image = image.convert("RGB")
+        # JPEG has no alpha: flatten over white (as the evaluation does), rather than dropping alpha,
+        # which would show the undefined colour of transparent pixels and harden anti-aliased edges.
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, image_format, **options)
     return buffer.getvalue()

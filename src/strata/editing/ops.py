@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -28,6 +29,9 @@ from strata.layers import LayerStack
 
 #: Scale factors outside this range are refused (the canvas does not grow, so they are never useful).
 MIN_SCALE, MAX_SCALE = 0.01, 100.0
+#: Offsets and centres (pixels) beyond this are refused: far off any canvas, and NaN or infinity would
+#: otherwise reach integer conversions in the resampler as a traceback.
+MAX_COORDINATE = 1_000_000.0
 
 
 def _index(stack: LayerStack, layer: int, parameter: str = "layer") -> int:
@@ -37,6 +41,15 @@ def _index(stack: LayerStack, layer: int, parameter: str = "layer") -> int:
             parameter=parameter,
         )
     return layer
+
+
+def _coordinates(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not (math.isfinite(value) and abs(value) <= MAX_COORDINATE):
+            raise InvalidParameter(
+                f"{name} must be a number between {-MAX_COORDINATE:g} and {MAX_COORDINATE:g}, got {value}",
+                parameter=name,
+            )
 
 
 def _replace(stack: LayerStack, layer: int, change: Callable[[Entry], Entry]) -> LayerStack:
@@ -61,6 +74,7 @@ def centre_of(image: Image.Image) -> tuple[float, float]:
 
 def move(stack: LayerStack, layer: int, dx: float, dy: float) -> LayerStack:
     """Move a layer by (dx, dy) pixels; whole-pixel moves are exact, fractional ones bicubic."""
+    _coordinates(dx=dx, dy=dy)
     if float(dx).is_integer() and float(dy).is_integer():
         return _repaint(stack, layer, lambda im: resample.shift(im, int(dx), int(dy)))
     return _repaint(stack, layer, lambda im: resample.scale_translate(im, 1.0, 1.0, dx, dy))
@@ -76,6 +90,7 @@ def scale(
 ) -> LayerStack:
     """Scale a layer by (sx, sy) about the point (cx, cy), by default the centre of its visible box."""
     sy = sx if sy is None else sy
+    _coordinates(cx=cx, cy=cy)
     for name, value in (("sx", sx), ("sy", sy)):
         if not MIN_SCALE <= value <= MAX_SCALE:
             raise InvalidParameter(
@@ -96,6 +111,7 @@ def rotate(
     """Rotate a layer clockwise by ``degrees`` about (cx, cy), by default the centre of its visible box."""
     if not math.isfinite(degrees):
         raise InvalidParameter(f"degrees must be a finite number, got {degrees}", parameter="degrees")
+    _coordinates(cx=cx, cy=cy)
 
     def paint(image: Image.Image) -> Image.Image:
         px, py = centre_of(image)
@@ -124,6 +140,8 @@ def _recolour(image: Image.Image, change: Callable[[np.ndarray, np.ndarray], np.
 
 def hue_shift(stack: LayerStack, layer: int, degrees: float) -> LayerStack:
     """Rotate the hue of a layer's colours by ``degrees``."""
+    if not math.isfinite(degrees):
+        raise InvalidParameter(f"degrees must be a finite number, got {degrees}", parameter="degrees")
     return _repaint(stack, layer, lambda im: _recolour(im, lambda rgb, _a: colour.hue_shift(rgb, degrees)))
 
 
@@ -131,6 +149,8 @@ def tint(stack: LayerStack, layer: int, color: tuple[int, int, int], strength: f
     """Recolour a layer towards ``color`` (RGB 0-255) keeping its shading; ``strength`` in [0, 1]."""
     if not 0.0 <= strength <= 1.0:
         raise InvalidParameter(f"strength must be between 0 and 1, got {strength}", parameter="strength")
+    if len(color) != 3 or not all(isinstance(c, numbers.Integral) and 0 <= c <= 255 for c in color):
+        raise InvalidParameter(f"color must be three integers 0-255, got {color!r}", parameter="color")
     return _repaint(
         stack, layer, lambda im: _recolour(im, lambda rgb, a: colour.tint(rgb, a, color, strength))
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,16 @@ FORMATS: dict[str, Format] = {
 _EXTENSION_ALIASES = {".tif": "tiff", ".psb": "psd"}
 
 
+#: Characters no XML 1.0 document can hold, even escaped (control characters, lone surrogates,
+#: U+FFFE/U+FFFF), and that UTF-8/UTF-16 cannot encode (surrogates).
+_UNSAFE_IN_NAMES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_name(name: str) -> str:
+    """``name`` with the characters that would make a layered file unreadable replaced by U+FFFD."""
+    return _UNSAFE_IN_NAMES.sub("\ufffd", name)
+
+
 def get_format(name: str) -> Format:
     try:
         return FORMATS[name.lower().lstrip(".")]
@@ -84,17 +95,22 @@ def render(stack: LayerStack, fmt: Format, **options: Any) -> dict[str, bytes]:
 
 def write_files(files: dict[str, bytes], directory: Path) -> list[Path]:
     """Write every file atomically into ``directory`` (created if needed); returns the paths."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {directory}: {exc.strerror}") from None
+    _make_folder(directory)
     written = []
     for name, data in files.items():
         written.append(atomic_write(directory / name, data))
     return written
 
 
+def _make_folder(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {directory}: {exc.strerror}") from None
+
+
 def atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename; OSError becomes OutputError."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
@@ -103,6 +119,9 @@ def atomic_write(path: Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, or a folder already named like the file
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -116,5 +135,5 @@ def export_to_path(stack: LayerStack, path: Path, **options: Any) -> list[Path]:
     fmt = format_for_path(path)
     if fmt.per_layer:
         return write_files(render(stack, fmt, **options), path.with_suffix(""))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     return [atomic_write(path, fmt.module.to_bytes(stack, **options))]

@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 from PIL import Image
 
 from strata.errors import InvalidInput, LimitExceeded
+from strata.exporters import clean_name
 from strata.exporters.png import decode_layer, layer_to_bytes
 from strata.exporters.zip import read_member
 from strata.imaging.decode import max_pixels
@@ -48,7 +49,7 @@ def _stack_xml(stack: LayerStack) -> bytes:
     for index in reversed(range(len(stack))):
         left, top = (boxes[index] or (0, 0))[:2]
         attributes = {
-            "name": stack.names[index],
+            "name": clean_name(stack.names[index]),
             "src": f"data/layer_{index:02d}.png",
             "x": str(left),
             "y": str(top),

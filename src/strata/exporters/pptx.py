@@ -12,6 +12,7 @@ import io
 from PIL import Image
 
 from strata.errors import InvalidInput, LimitExceeded
+from strata.exporters import clean_name
 from strata.exporters.png import decode_layer, layer_to_bytes
 from strata.imaging.decode import max_pixels
 from strata.layers import LayerStack
@@ -46,7 +47,7 @@ def to_bytes(stack: LayerStack) -> bytes:
         picture = slide.shapes.add_picture(
             io.BytesIO(layer_to_bytes(layer)), 0, 0, width=Emu(width), height=Emu(height)
         )
-        picture.name = name
+        picture.name = clean_name(name)  # lxml refuses control characters
     buffer = io.BytesIO()
     deck.save(buffer)
     return buffer.getvalue()

@@ -12,9 +12,15 @@ import logging
 
 from PIL import Image
 
-from strata.errors import InvalidInput, LimitExceeded
+from strata.errors import InvalidInput, InvalidParameter, LimitExceeded
+from strata.exporters import clean_name
 from strata.imaging.decode import max_pixels
 from strata.layers import LayerStack
+
+#: Photoshop's limit on a layer name (a Pascal string).
+MAX_NAME = 255
+#: The PSD specification's limit per side (psd-tools writes no larger PSB either).
+MAX_SIDE = 30000
 
 
 def to_bytes(stack: LayerStack) -> bytes:
@@ -22,13 +28,23 @@ def to_bytes(stack: LayerStack) -> bytes:
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
 
+    if max(stack.size) > MAX_SIDE:
+        width, height = stack.size
+        raise InvalidParameter(
+            f"PSD holds at most {MAX_SIDE} pixels per side, the canvas is {width}x{height}; "
+            "choose tiff, ora or zip",
+            parameter="format",
+        )
     # psd-tools renders the merged image from the layers on save, so the document starts empty.
     document = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
     for layer, name, box in zip(stack.layers, stack.names, stack.bounding_boxes(), strict=True):
         # An empty layer is stored with an empty bounding box, like Photoshop's own empty layers.
         pixels = layer.crop(box) if box else Image.new("RGBA", (0, 0))
         left, top = box[:2] if box else (0, 0)
-        PixelLayer.frompil(pixels, document, name=name, top=top, left=left)
+        placed = PixelLayer.frompil(pixels, document, top=top, left=left)
+        # The name setter writes the Unicode name block and a MacRoman-safe Pascal name; a Pascal
+        # string holds at most 255 bytes, so longer names are cut.
+        placed.name = clean_name(name)[:MAX_NAME]
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from strata.errors import InvalidInput, LimitExceeded
+from strata.exporters import clean_name
 from strata.imaging.decode import max_pixels
 from strata.layers import LayerStack
 
@@ -46,7 +47,9 @@ def to_bytes(
                 extrasamples=("unassalpha",),
                 compression=codec,
                 metadata=None,
-                extratags=[(_PAGE_NAME, "s", 0, name, True)],
+                # TIFF ASCII tags take bytes as they are: UTF-8 keeps non-ASCII names (tifffile
+                # decodes UTF-8 first), where a str would be refused as not 7-bit ASCII.
+                extratags=[(_PAGE_NAME, "s", 0, clean_name(name).encode("utf-8"), True)],
                 **options,
             )
     return buffer.getvalue()
@@ -75,13 +78,21 @@ def read(data: bytes) -> LayerStack:
 def _check_size(pages: list[Any]) -> None:
     limit = max_pixels()
     for page in pages:
-        height, width = page.shape[:2]
+        height, width = page.imagelength, page.imagewidth  # shape starts with samples when planar
         if width * height > limit:
             raise LimitExceeded(f"a TIFF page is {width}x{height}, above the limit of {limit} pixels")
 
 
 def _page_to_rgba(page: Any) -> Image.Image:
+    import tifffile
+
+    photometric = tifffile.PHOTOMETRIC
+    if page.photometric not in (photometric.MINISBLACK, photometric.RGB):
+        # Palette, CMYK, YCbCr, Lab or inverted grey samples are not colours to copy as they are.
+        raise InvalidInput(f"unsupported TIFF colour model {page.photometric.name}; use RGB(A) or grey")
     array = page.asarray()
+    if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and array.ndim == 3:
+        array = np.moveaxis(array, 0, -1)  # one plane per sample: (samples, height, width)
     if array.dtype != np.uint8:
         # 16-bit and float pages: scale into 8 bits, the depth of a layer stack.
         peak = 65535.0 if array.dtype == np.uint16 else 1.0

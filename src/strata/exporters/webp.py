@@ -10,6 +10,9 @@ from strata.errors import InvalidParameter
 from strata.exporters.png import decode_layer
 from strata.layers import LayerStack
 
+#: The WebP bitstream stores each side in 14 bits.
+MAX_SIDE = 16383
+
 
 def layer_to_bytes(layer: Image.Image, *, quality: int | None = None) -> bytes:
     """Encode one RGBA layer as WEBP.
@@ -17,6 +20,12 @@ def layer_to_bytes(layer: Image.Image, *, quality: int | None = None) -> bytes:
     ``quality=None`` is lossless and keeps the colour of fully transparent pixels (``exact``), so the
     layer reads back bit for bit. ``quality`` 0-100 is lossy for colour; alpha stays lossless.
     """
+    if max(layer.size) > MAX_SIDE:
+        raise InvalidParameter(
+            f"WEBP holds at most {MAX_SIDE} pixels per side, the canvas is {layer.width}x{layer.height}; "
+            "choose png or another format",
+            parameter="format",
+        )
     buffer = io.BytesIO()
     layer = layer.convert("RGBA")
     if quality is None:

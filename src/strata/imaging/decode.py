@@ -76,7 +76,11 @@ def _normalise(image: Image.Image) -> Image.Image:
     treated like the RGB image it shows.
     """
     image = ImageOps.exif_transpose(image)
-    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
+    if image.mode in {"I;16B", "I;16L", "I;16N"}:
+        image = image.convert("I")  # point() refuses these, and Pillow clips them when making I;16
+    elif image.mode == "La":
+        image = image.convert("LA")  # Pillow converts premultiplied La to nothing else
+    if image.mode in {"I;16", "I"}:
         image = image.point(lambda v: v / 256).convert("L")
     has_alpha = image.mode in {"RGBA", "LA", "PA", "La", "RGBa"} or (
         image.mode == "P" and "transparency" in image.info

@@ -80,7 +80,8 @@ class NetPolicy:
             return None
         if any(_embedded_ipv4(ip) in net or ip in net for net in self.allow_networks):
             return None
-        if self.allow_private_networks and reason in _PRIVATE_REASONS and ip not in METADATA_ADDRESSES:
+        metadata = ip in METADATA_ADDRESSES or _embedded_ipv4(ip) in METADATA_ADDRESSES
+        if self.allow_private_networks and reason in _PRIVATE_REASONS and not metadata:
             return None
         return f"refused to connect to {host!r}: it resolves to {ip}, a {reason} address ({_ALLOW_HINT})"
 

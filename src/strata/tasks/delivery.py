@@ -87,8 +87,12 @@ async def _attempt(
 ) -> _Attempt | None:
     """Send once; None on a 2xx answer. :class:`UnsafeUrl` propagates: a refused target stays refused."""
     try:
-        async with asyncio.timeout(timeout):
-            response = await client.request(method, url, content=body, headers=headers)
+        async with (
+            asyncio.timeout(timeout),
+            # Streamed and never read: only the status matters, and the target's body could be endless.
+            client.stream(method, url, content=body, headers=headers) as response,
+        ):
+            pass
     except (TimeoutError, httpx.TimeoutException):
         return _Attempt(f"no answer within {timeout:g} s", retryable=True)
     except httpx.TransportError as exc:

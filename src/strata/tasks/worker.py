@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -32,6 +33,7 @@ from strata.tasks.states import TaskStatus
 
 log = logging.getLogger("strata.worker")
 MAX_SEED = 2**63 - 1
+_CHECKER_LOCK = threading.Lock()
 
 
 async def worker_loop(service: TaskService) -> None:
@@ -179,13 +181,17 @@ def generate(
 
 
 def content_checker(service: TaskService) -> Any:
-    """The safety checker, built once (it loads a model) from STRATA_SAFETY_MODEL_PATH."""
-    checker = getattr(service, "_content_checker", None)
-    if checker is None:
-        from strata.safety import ContentChecker
+    """The safety checker, built once (it loads a model) from STRATA_SAFETY_MODEL_PATH.
 
-        checker = ContentChecker.from_settings(service.settings)
-        service._content_checker = checker  # type: ignore[attr-defined]
+    Locked: two workers asking at once would otherwise each build (and load) their own model.
+    """
+    with _CHECKER_LOCK:
+        checker = getattr(service, "_content_checker", None)
+        if checker is None:
+            from strata.safety import ContentChecker
+
+            checker = ContentChecker.from_settings(service.settings)
+            service._content_checker = checker  # type: ignore[attr-defined]
     return checker
 
 
