@@ -100,7 +100,7 @@ def test_one_private_address_among_public_ones_is_enough_to_refuse(
     monkeypatch: pytest.MonkeyPatch, no_connect: None
 ) -> None:
     stub_dns(monkeypatch, {"images.example": ["93.184.216.34", "10.0.0.5"]})
-    with pytest.raises(StrataError, match=r"10\.0\.0\.5") as caught:
+    with pytest.raises(StrataError, match="resolves to a private address") as caught:
         fetch("http://images.example/cat.png")
     assert caught.value.code == "unsafeUrl"
 
@@ -168,7 +168,7 @@ def test_redirect_to_metadata_is_refused_and_never_contacted(monkeypatch: pytest
     redirect = Reply(302, {"Location": "http://metadata.internal/latest/meta-data/"})
     with (
         loopback_server(lambda r: redirect) as server,
-        pytest.raises(StrataError, match=r"169\.254\.169\.254") as caught,
+        pytest.raises(StrataError, match="resolves to a link-local address") as caught,
     ):
         fetch(f"{server.url}/start", allow_hosts=["127.0.0.1"])
     assert caught.value.code == "unsafeUrl"

@@ -83,7 +83,8 @@ class NetPolicy:
         metadata = ip in METADATA_ADDRESSES or _embedded_ipv4(ip) in METADATA_ADDRESSES
         if self.allow_private_networks and reason in _PRIVATE_REASONS and not metadata:
             return None
-        return f"refused to connect to {host!r}: it resolves to {ip}, a {reason} address ({_ALLOW_HINT})"
+        # The address itself is not echoed: it would map the internal network for the client.
+        return f"refused to connect to {host!r}: it resolves to a {reason} address ({_ALLOW_HINT})"
 
 
 def _parse_allow_list(entries: typing.Iterable[str]) -> tuple[frozenset[str], tuple[IPNetwork, ...]]:
