@@ -35,6 +35,11 @@ def test_loopback_without_a_key_serves_and_prints_the_address(tmp_path: Path) ->
     try:
         auth = [{"taskType": "authentication", "apiKey": "anything"}]
         assert httpx.post(f"{server.http}/v1", json=auth, timeout=10).status_code == 200
+        page = httpx.get(f"{server.http}/", timeout=10)
+        assert page.status_code == 200 and "<title>strata" in page.text
     finally:
         strata_server.stop(server)
-    assert f"ws://127.0.0.1:{server.port}/v1" in server.log.read_text()
+    printed = server.log.read_text()
+    assert f"ws://127.0.0.1:{server.port}/v1" in printed
+    # The editor's address is printed, and it is the page, not the API's 404.
+    assert f"open http://127.0.0.1:{server.port}/ in a browser" in printed

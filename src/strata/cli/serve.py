@@ -48,8 +48,11 @@ def serve(
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     auth = "API key required" if settings.api_keys else "no API key (loopback only)"
+    # A browser cannot open 0.0.0.0 / :: everywhere; the editor's address names loopback instead.
+    browse = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(shown, shown)
     print(
-        f"strata: serving ws://{shown}:{settings.port}/v1 and http://{shown}:{settings.port}/v1 ({auth})",
+        f"strata: serving ws://{shown}:{settings.port}/v1 and http://{shown}:{settings.port}/v1 ({auth})\n"
+        f"strata: open http://{browse}:{settings.port}/ in a browser for the layer editor",
         flush=True,
     )
     uvicorn.run(
