@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch is pinned to the CPU build on the machines we develop on; see README "GPU set-up" for CUDA.
+# The gpu extra pins torch==2.13.0: a CPU wheel of it is on the machines we develop on; see the README.
 $(STAMP): pyproject.toml scripts/setup-system.sh | $(BIN)/python
 	bash scripts/setup-system.sh
 	$(BIN)/pip install -q -e ".[gpu,dev]"
