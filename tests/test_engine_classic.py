@@ -145,6 +145,22 @@ def test_few_layers_keep_components_whole(poster: Image.Image) -> None:
     assert ((alpha > 0).sum(axis=0) <= 1).all()
 
 
+@pytest.mark.parametrize("layers", [5, 6])
+def test_spare_layers_take_the_circle_off_the_card(poster: Image.Image, layers: int) -> None:
+    stack = ClassicEngine().decompose(poster, layers)
+    assert_exact(stack, poster)
+    alpha = element_alpha(stack)
+    circle, card = (100, 800), (620, 700)  # orange outside the card; plain white card
+    circle_layer, card_layer = owner_of(stack, *circle), owner_of(stack, *card)
+    assert circle_layer > card_layer
+    assert alpha[circle_layer - 1][card] == 0 and alpha[card_layer - 1][circle] == 0
+    # The card stays complete under the circle's overlap with its corner.
+    assert alpha[card_layer - 1][130, 750] == 255
+    # Spare layers are spent on splits (the circle, then the photo), not left empty.
+    assert all(a.max() > 0 for a in alpha), stack.names
+    assert not any(name.startswith("empty") for name in stack.names)
+
+
 def hide(stack: strata.LayerStack, index: int) -> np.ndarray:
     """The composite with one layer hidden (what a user sees after moving it away)."""
     layers = [Image.fromarray(a) for i, a in enumerate(stack.arrays()) if i != index]

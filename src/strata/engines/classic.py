@@ -17,20 +17,25 @@ Policies (what a user can rely on):
   with its photo, text and button; a text run on the page; a photo). Every element is completed where
   something hides it: a card under its text and photo (its fill continued), a card's corner under an
   overlapping circle (to its box), a circle under a photo that covers part of it (to its hull), a photo
-  under a badge (inpainted). Up to N = 6 components stay whole, so element layers never share a pixel.
+  under a badge (inpainted). Up to N = 6 components stay whole unless layers are to spare (below).
 * **Nesting (N ≥ 7).** Large containers (a bottom element covering at least 5 % of the canvas: a card,
   a panel) are split from their contents, which go to layers above, when both fit in the N − 1
   layers. The container stays complete underneath, so moving or hiding the contents reveals the card,
-  never a hole. Only there do element layers share pixels (the container's body under its contents).
+  never a hole. Element layers share pixels only where a container's completed body lies under
+  something split off above it (here, or with spare layers below).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
   what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
-  apart. When no layer has two parts the remaining layers are fully transparent and sit at the top of
-  the stack (named "empty 1", "empty 2", ...). A plain image with no elements is one background layer
-  plus N − 1 empty layers.
+  apart. When no layer has two parts, spare layers go first to elements that only partly overlap the
+  container they lie on (a circle over a card's corner: a sibling, not content), then to hero photos
+  (a photo covering at least a quarter of its card); the card stays complete under both. Other splits
+  (a small photo off its card, a card apart from its contents) wait for N ≥ 7, as they cost the match
+  to designers' top-level groups. When nothing of that is left the remaining layers are fully
+  transparent and sit at the top of the stack (named "empty 1", "empty 2", ...). A plain image with
+  no elements is one background layer plus N − 1 empty layers.
 * **Exactness.** The straight-alpha "over" composite of the returned 8-bit layers equals the input to
   within 1/255 per channel on every pixel (only 8-bit rounding remains).
 * **Transparent inputs (RGBA).** Nothing is flattened: the layers reproduce the input's alpha too.
