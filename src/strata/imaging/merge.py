@@ -252,9 +252,9 @@ def layer_name(layer: list[Element], counters: Counter[str]) -> str:
 
     Kinds holding under 2 % of the layer's area (specks on a shape) do not make it a group.
     """
-    area: Counter[str] = Counter()
+    area: dict[str, float] = {}
     for element in layer:
-        area[element.kind] += element.area
+        area[element.kind] = area.get(element.kind, 0.0) + element.area
     kinds = {k for k, a in area.items() if a >= 0.02 * sum(area.values())} or set(area)
     kind = "empty" if not layer else kinds.pop() if len(kinds) == 1 else "group"
     counters[kind] += 1
