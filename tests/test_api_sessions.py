@@ -20,11 +20,16 @@ AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
 #: 512 x 512: about 0.3 s of classic engine per result, long enough to poll and cancel in between.
 LARGE = png_data_uri((512, 512))
 IDLE_TIMEOUT = 1.0
+OTHER_KEY = "another-tenant-key-42"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[strata_server.RunningServer]:
-    env = {"STRATA_IDLE_TIMEOUT": str(IDLE_TIMEOUT), "STRATA_WORKERS": "1"}
+    env = {
+        "STRATA_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
+        "STRATA_WORKERS": "1",
+        "STRATA_API_KEYS": f"{strata_server.API_KEY},{OTHER_KEY}",
+    }
     with strata_server.running(tmp_path_factory.mktemp("sessions") / "data", env) as running:
         yield running
 
@@ -35,8 +40,10 @@ def rest(server: strata_server.RunningServer, *tasks: dict[str, Any]) -> dict[st
     return body
 
 
-def authenticate(ws: ClientConnection, session_uuid: str | None = None) -> str:
-    auth: dict[str, Any] = {"taskType": "authentication", "apiKey": strata_server.API_KEY}
+def authenticate(
+    ws: ClientConnection, session_uuid: str | None = None, key: str = strata_server.API_KEY
+) -> str:
+    auth: dict[str, Any] = {"taskType": "authentication", "apiKey": key}
     if session_uuid:
         auth["connectionSessionUUID"] = session_uuid
     ws.send(json.dumps([auth]))
@@ -96,6 +103,24 @@ def test_a_resumed_session_gets_the_results_the_dropped_socket_missed(
         items = [json.loads(second.recv(30))["data"][0] for _ in range(2)]
     assert all(item["taskUUID"] == body["taskUUID"] for item in items)
     assert len({item["imageUUID"] for item in items} | {delivered}) == 3  # the missed ones, once each
+
+
+def test_only_the_same_api_key_can_resume_a_session(server: strata_server.RunningServer) -> None:
+    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
+    with connect(server.ws, max_size=None) as first:
+        session_uuid = authenticate(first)
+        first.send(json.dumps([body]))
+        json.loads(first.recv(30))
+    # Another tenant who learns the session UUID gets nothing of it...
+    with connect(server.ws, max_size=None) as intruder:
+        authenticate(intruder, session_uuid, key=OTHER_KEY)
+        with pytest.raises((TimeoutError, ConnectionClosed)):  # no frame, then the idle close
+            intruder.recv(3)
+    # ...and the owner still can resume it.
+    with connect(server.ws, max_size=None) as owner:
+        authenticate(owner, session_uuid)
+        items = [json.loads(owner.recv(30))["data"][0] for _ in range(2)]
+    assert all(item["taskUUID"] == body["taskUUID"] for item in items)
 
 
 def test_idle_sockets_are_closed_but_busy_ones_are_not(server: strata_server.RunningServer) -> None:

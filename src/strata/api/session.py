@@ -15,6 +15,7 @@ When the socket drops, that count is parked under the session's ``connectionSess
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import time
@@ -50,6 +51,8 @@ class Parked:
     relaying: dict[str, list[int]]
     pushing: set[str]
     expires_at: float
+    #: Digest of the API key that opened the session: only the same key may resume it.
+    owner: str = ""
 
 
 @dataclass
@@ -64,9 +67,17 @@ class ServerContext:
             del self.parked[key]
         self.parked[session_uuid] = parked
 
-    def unpark(self, session_uuid: str) -> Parked | None:
-        parked = self.parked.pop(session_uuid, None)
-        return parked if parked is not None and parked.expires_at > time.monotonic() else None
+    def unpark(self, session_uuid: str, owner: str) -> Parked | None:
+        parked = self.parked.get(session_uuid)
+        if parked is None or not hmac.compare_digest(parked.owner, owner):
+            return None
+        del self.parked[session_uuid]
+        return parked if parked.expires_at > time.monotonic() else None
+
+
+def key_owner(key: object) -> str:
+    """A stable, non-reversible id of an API key (sessions are bound to it; the key is never kept)."""
+    return hashlib.sha256(key.encode()).hexdigest() if isinstance(key, str) else ""
 
 
 def key_is_valid(settings: Settings, key: object) -> bool:
@@ -91,6 +102,7 @@ class Session:
         self.push = push
         self.pending: set[asyncio.Task[None]] = set()
         self.session_uuid: str | None = None
+        self.owner = ""
         #: taskUUID -> [data items, error objects] sent so far, while this session relays the task.
         self._relaying: dict[str, list[int]] = {}
         #: taskUUID -> the asyncio task relaying it; a re-sent task replaces a resumed relay.
@@ -128,12 +140,13 @@ class Session:
             await self.send({"errors": [error_object(error, "authentication", None)]})
             return
         self.authenticated = True
+        self.owner = key_owner(task.get("apiKey"))
         wanted = task.get("connectionSessionUUID")
         self.session_uuid = wanted if isinstance(wanted, str) and wanted else str(uuid.uuid4())
         await self.send(
             {"data": [{"taskType": "authentication", "connectionSessionUUID": self.session_uuid}]}
         )
-        parked = self.ctx.unpark(self.session_uuid) if self.push else None
+        parked = self.ctx.unpark(self.session_uuid, self.owner) if self.push else None
         if parked is not None:  # a resume: finish what the dropped socket could not deliver
             for task_uuid, sent in parked.relaying.items():
                 self.spawn(self._relay(task_uuid, sent))
@@ -156,7 +169,8 @@ class Session:
             task.cancel()
         if self.push and self.session_uuid and (self._relaying or self._pushing):
             expires = time.monotonic() + RESUME_SECONDS
-            self.ctx.park(self.session_uuid, Parked(dict(self._relaying), set(self._pushing), expires))
+            parked = Parked(dict(self._relaying), set(self._pushing), expires, self.owner)
+            self.ctx.park(self.session_uuid, parked)
 
     async def _guarded(self, task_type: str, task: dict[str, Any]) -> None:
         """Run one task handler; a bug still answers the client (with the taskUUID) and is logged."""
