@@ -12,19 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from test_web import CHROMIUM, SHOTS, page, poster  # noqa: F401  (fixtures)
+from test_web import SHOTS, page, poster  # noqa: F401  (fixtures)
 
 import strata_server
 from test_api_validation import png_data_uri, task
 
 AUTH = {"Authorization": f"Bearer {strata_server.API_KEY}"}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup-system.sh)"
-    ),
-]
 
 
 @pytest.fixture(scope="module")
