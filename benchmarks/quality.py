@@ -5,6 +5,10 @@ and N = 6 at both ground-truth granularities, prints the markdown table quoted i
 every design where the classic engine does not beat k-means (pair cost (L1 + 1 - IoU) / 2 after 0 edits,
 and after 1 edit). Exit status 1 with ``--strict`` if any design is flagged.
 
+It also scores the designers' own layers at one granularity against the ground truth at the other
+(group layers as a prediction of the leaf truth, and the reverse): where the two truths disagree, no
+single decomposition can score 1 on both, and this row says how far apart they are.
+
 Usage: python benchmarks/quality.py [--dataset DIR] [--layers 4 6] [--max-side S] [--json OUT] [--strict]
 """
 
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from kmeans_baseline import decompose as kmeans
 from strata.evaluation import Report, engine_decomposer, evaluate, load_dataset
+from strata.evaluation.edits import edit_scores
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs"
 GRANULARITIES = ("group", "leaf")
@@ -39,6 +44,23 @@ def run(dataset: Path, layer_counts: list[int], max_side: int | None) -> list[tu
                 )
             )
     return pairs
+
+
+def cross_granularity_table(dataset: Path, max_side: int | None) -> str:
+    """Markdown: each design's group layers scored against its leaf truth, and the reverse (0 edits)."""
+    group, leaf = (load_dataset(dataset, g, max_side) for g in GRANULARITIES)
+    lines = [
+        "| design | group layers vs leaf truth (L1 / IoU) | leaf layers vs group truth (L1 / IoU) |",
+        "|---|---|---|",
+    ]
+    totals = []
+    for g, lf in zip(group, leaf, strict=True):
+        scores = [edit_scores(p.layers, t.layers, max_edits=0)[0] for p, t in ((g, lf), (lf, g))]
+        totals.append([v for s in scores for v in (s.l1, s.iou)])
+        lines.append(f"| {g.name} | " + " | ".join(f"{s.l1:.3f} / {s.iou:.3f}" for s in scores) + " |")
+    means = [sum(column) / len(column) for column in zip(*totals, strict=True)]
+    lines.append(f"| mean | {means[0]:.3f} / {means[1]:.3f} | {means[2]:.3f} / {means[3]:.3f} |")
+    return "\n".join(lines)
 
 
 def summary_table(pairs: list[tuple[Report, Report]]) -> str:
@@ -93,6 +115,8 @@ def main() -> int:
     designs, flags = design_table(pairs)
     print(summary_table(pairs), end="\n\n")
     print(designs, end="\n\n")
+    print("Designers' own layers at the other granularity:", end="\n\n")
+    print(cross_granularity_table(args.dataset, args.max_side), end="\n\n")
     print("\n".join(f"FLAG {flag}" for flag in flags) or "classic beats k-means on every design.")
     print(f"\n({time.perf_counter() - start:.0f} s)")
     if args.json:

@@ -143,6 +143,29 @@ def test_cancel_stops_a_running_task_through_the_engine(
     assert len(calls) == 2 and [kind for kind, _ in next_events] == ["data"]  # no second generation
 
 
+def test_stop_cancels_a_running_engine_and_waits_for_it_before_storage_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go, _ = gated_engine(monkeypatch)
+    service = make_service(tmp_path)
+    running = spec()
+
+    async def scenario() -> None:
+        await service.start()
+        service.submit(running)
+        await asyncio.to_thread(started.wait, 10)
+        threading.Timer(0.3, go.set).start()  # the engine is still busy when stop() begins
+        await service.stop()
+
+    asyncio.run(scenario())
+    assert go.is_set() and not [t for t in threading.enumerate() if t.name.startswith("strata-worker")]
+    service.storage.close()  # nothing writes any more: the engine saw the cancel and returned
+    reopened = make_service(tmp_path)
+    assert reopened.recover() == 1  # the interrupted task is failed on the next start
+    record = reopened.storage.get_task(running.task_uuid)
+    assert record is not None and record.status is TaskStatus.ERROR and record.results == []
+
+
 def test_cancel_ends_a_queued_task_at_once_and_it_never_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,9 @@ from strata.tasks.states import TaskStatus, transition
 
 log = logging.getLogger("strata.tasks")
 
+#: Seconds an engine that was asked to cancel at shutdown gets to return before storage closes.
+SHUTDOWN_GRACE = 10.0
+
 #: ("data", result item) or ("error", error object)
 Event = tuple[str, dict[str, Any]]
 
@@ -103,11 +106,23 @@ class TaskService:
         self._workers = [asyncio.create_task(worker_loop(self)) for _ in range(self.settings.workers)]
 
     async def stop(self) -> None:
+        """Stop the workers; running engines are asked to cancel and get a grace period to return.
+
+        Engine threads write their outputs to storage, so they must be done before the caller closes
+        it. A task stopped here stays "running" in storage and is failed by :meth:`recover` on restart.
+        """
         self.stopping = True
+        for handle in self._active.values():
+            handle.cancel_requested = True
         for task in [*self._workers, *self.background]:
             task.cancel()
         await asyncio.gather(*self._workers, *self.background, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        drained = asyncio.to_thread(self.executor.shutdown, wait=True)
+        try:
+            await asyncio.wait_for(drained, SHUTDOWN_GRACE)
+        except TimeoutError:
+            log.warning("an engine did not stop within %.0f s of shutdown", SHUTDOWN_GRACE)
         self.store_executor.shutdown(wait=True)
 
     def recover(self) -> int:
