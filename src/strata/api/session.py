@@ -237,7 +237,7 @@ class Session:
 
     async def _getResponse(self, task: dict[str, Any]) -> None:
         task_uuid = task.get("taskUUID")
-        found = self.ctx.service.find(task_uuid) if isinstance(task_uuid, str) else None
+        found = await self.ctx.service.lookup(task_uuid) if isinstance(task_uuid, str) else None
         if found is None:
             error = StrataError(f"no task {task_uuid!r}", parameter="taskUUID", code="taskFailedOrNotFound")
             await self.send({"errors": [error_object(error, "getResponse", task_uuid)]})
@@ -268,7 +268,7 @@ class Session:
     async def _push_when_done(self, task_uuid: str) -> None:
         async for _ in self.ctx.service.follow(task_uuid):
             pass
-        found = self.ctx.service.find(task_uuid)
+        found = await self.ctx.service.lookup(task_uuid)
         if found is not None:
             await self.send(poll_answer(found))
         self._pushing.discard(task_uuid)

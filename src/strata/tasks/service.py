@@ -187,11 +187,17 @@ class TaskService:
             )
         return found
 
+    async def lookup(self, task_uuid: str) -> TaskHandle | TaskRecord | None:
+        """:meth:`find` for the event loop: a stored record (results can be megabytes of base64 to
+        parse) is read on a thread."""
+        handle = self._active.get(task_uuid)
+        return handle if handle is not None else await asyncio.to_thread(self.storage.get_task, task_uuid)
+
     async def follow(self, task_uuid: str) -> AsyncIterator[Event]:
         """Every event of the task, from the first, until it finishes."""
         handle = self._active.get(task_uuid)
         if handle is None:
-            for kind, items in self._stored_events(task_uuid):
+            for kind, items in await asyncio.to_thread(self._stored_events, task_uuid):
                 for item in items:
                     yield kind, item
             return
