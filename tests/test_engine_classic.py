@@ -322,3 +322,37 @@ def test_full_bleed_photo_is_the_backdrop() -> None:
     assert all(layer[photo_pixel][3] == 0 for layer in elements)
     assert max(layer[badge_pixel][3] for layer in elements) == 255
     assert_exact(stack, image)
+
+
+def photo_page(size: tuple[int, int], seed: int) -> Image.Image:
+    """A smooth full-canvas "photo": coarse random colours, bicubic upscaled (no flat page anywhere)."""
+    coarse = np.random.default_rng(seed).integers(0, 256, size=(5, 6, 3), dtype=np.uint8)
+    return Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC)
+
+
+def test_flat_card_on_a_photo_page_is_a_layer_not_the_page() -> None:
+    # The card is the most frequent colour, but it does not reach the edges: it is not the page.
+    image = photo_page((360, 300), seed=5)
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([70, 60, 290, 240], radius=16, fill=(214, 222, 170))
+    draw.rectangle([100, 90, 230, 104], fill=(30, 30, 40))  # a text-like bar on the card
+    stack = ClassicEngine().decompose(image, 3)
+    background, *elements = stack.arrays()
+    card_pixel = (200, 180)
+    assert max(layer[card_pixel][3] for layer in elements) == 255
+    assert np.abs(background[card_pixel][:3].astype(int) - (214, 222, 170)).max() > 20  # completed page
+    assert stack.metadata["background"] == "textured"
+    assert_exact(stack, image)
+
+
+def test_photo_on_a_photo_page_is_lifted_whole() -> None:
+    # Inside the pasted photo the page's median model matches the image: only its outline differs.
+    image = photo_page((400, 300), seed=7)
+    image.paste(photo_page((150, 120), seed=8), (200, 120))
+    stack = ClassicEngine().decompose(image, 3)
+    _, *elements = stack.arrays()
+    inside = np.zeros((300, 400), bool)
+    inside[125:235, 205:345] = True
+    lifted = max((layer[..., 3][inside] == 255).mean() for layer in elements)
+    assert lifted > 0.95
+    assert_exact(stack, image)

@@ -67,7 +67,7 @@ from strata.engines.base import (
 from strata.errors import Cancelled
 from strata.imaging.background import TOL, Background, complete_background, estimate_background
 from strata.imaging.decode import open_image
-from strata.imaging.elements import Element
+from strata.imaging.elements import Element, framed, sharp_edges
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
@@ -83,6 +83,10 @@ ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
 BACKDROP_PHOTO = 0.4
 BACKDROP_SHAPE = 0.9
+#: On a photo page, an outline framing at least this fraction of the canvas outlines an element.
+FRAMED_AREA = 0.003
+#: A step between neighbouring pixels this large (max channel) is an element's outline on a photo page.
+EDGE_STEP = 0.08
 
 
 class ClassicEngine:
@@ -168,6 +172,9 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
     foreground = max_diff(rgb, background.colour) > tol
+    if textured:
+        kernel = max(3, round(0.01 * max(height, width))) | 1
+        foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
     if valid is not None:
         foreground &= valid
     ctx = PeelContext(

@@ -2,9 +2,10 @@
 
 Designs mostly sit on a flat or gradient page. The model is a quadratic :class:`~strata.imaging.fill.Fill`
 fitted on a copy of at most 0.25 MP, seeded with the most frequent colour of the border strip or of the
-whole image (whichever explains more pixels). If it explains too little of the image, or explains it
-badly, the background is "textured" (a photo or an illustration): the model is then a large median
-filter, and the parts hidden by elements are completed by inpainting instead of by the fill.
+whole image (whichever explains more pixels). If it explains too little of the image or of its border
+strip, or explains it badly, the background is "textured" (a photo or an illustration): the model is
+then a large median filter, and the parts hidden by elements are completed by inpainting instead of
+by the fill.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ TOL = 0.045
 _MODEL_PIXELS = 250_000
 _MIN_EXPLAINED = 0.15
 _MAX_RESIDUAL = 0.035
+#: A flat page shows along the canvas edges: a flat colour explaining less of the border strip than
+#: this is a large element (a card) on a photo, not the page.
+_MIN_BORDER = 0.3
 
 
 @dataclass
@@ -44,7 +48,9 @@ def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> B
     explained = float(inliers.sum()) / max(1, int(small_valid.sum()))
     residual = max_diff(small, model)[inliers]
     spread = float(np.percentile(residual, 95)) if residual.size else 1.0
-    if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL:
+    border = _border(small_valid.shape) & small_valid
+    at_border = float((inliers & border).sum()) / max(1, int(border.sum()))
+    if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL and at_border >= _MIN_BORDER:
         return Background(_upscale(model, height, width), False, explained, spread)
     return Background(_median_model(small, height, width), True, explained, spread)
 
@@ -62,10 +68,7 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
 
 def _best_seed(small: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """The border's or the whole image's dominant colour, whichever explains more pixels."""
-    h, w = valid.shape
-    strip = max(2, round(0.03 * min(h, w)))
-    border = np.zeros_like(valid)
-    border[:strip], border[-strip:], border[:, :strip], border[:, -strip:] = True, True, True, True
+    border = _border(valid.shape)
     candidates = []
     for region in (border & valid, valid):
         if region.any():
@@ -74,6 +77,15 @@ def _best_seed(small: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return np.ones(3, np.float32)
     scores = [int((valid & (max_diff(small, c) < TOL)).sum()) for c in candidates]
     return candidates[int(np.argmax(scores))]
+
+
+def _border(shape: tuple[int, ...]) -> np.ndarray:
+    """The strip along the canvas edges (3 % of the short side)."""
+    h, w = shape[:2]
+    strip = max(2, round(0.03 * min(h, w)))
+    border = np.zeros((h, w), bool)
+    border[:strip], border[-strip:], border[:, :strip], border[:, -strip:] = True, True, True, True
+    return border
 
 
 def _median_model(small: np.ndarray, height: int, width: int) -> np.ndarray:

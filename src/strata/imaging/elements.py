@@ -90,6 +90,41 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | (frame[1:-1, 1:-1] == 0)
 
 
+def sharp_edges(image: np.ndarray, step: float) -> np.ndarray:
+    """Pixels where a float (H, W, 3) image jumps by more than ``step`` (max channel) to a neighbour.
+
+    A pasted element (a card, a photo, a text run) meets the page in a sharp step; the smooth
+    variation of a photo page rarely does.
+    """
+    edges = np.zeros(image.shape[:2], bool)
+    edges[:, 1:] |= np.abs(np.diff(image, axis=1)).max(-1) > step
+    edges[1:, :] |= np.abs(np.diff(image, axis=0)).max(-1) > step
+    return edges
+
+
+def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) -> np.ndarray:
+    """The large regions ``outline`` encloses, with their outline.
+
+    On a photo page the model is a median filter, which keeps the inside of a large element (a card, a
+    photo on the photo) as "page": only its outline tells it apart. A region that an outline closed by
+    a ``kernel``-sized closing encloses is framed when it holds at least ``min_area`` pixels and
+    ``ratio`` times the outline around it: a glyph's counter (the inside of an "o") holds about as
+    much as its stroke, and stays open.
+    """
+    shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    closed = cv2.morphologyEx(outline.astype(np.uint8), cv2.MORPH_CLOSE, shape).astype(bool)
+    inside = fill_holes(closed) & ~closed
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=4)
+    out = np.zeros_like(outline)
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        around = (slice(max(0, y - kernel), y + h + kernel), slice(max(0, x - kernel), x + w + kernel))
+        if area >= min_area and area >= ratio * int(closed[around].sum()):
+            out |= labels == label
+            out[around] |= closed[around]
+    return out
+
+
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
     """ "text" for several small glyph-like components on a line, else "shape"."""
     h, w = shape_mask.shape

@@ -320,7 +320,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
         return none
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     part = fill_holes(labels == largest)
-    if part.sum() < max(400, 0.05 * group.sum()):
+    if part.sum() < max(400, 0.02 * group.sum()):
         return none
     contours, _ = cv2.findContours(part.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull_area = cv2.contourArea(cv2.convexHull(max(contours, key=cv2.contourArea)))

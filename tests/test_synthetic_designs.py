@@ -1,0 +1,106 @@
+"""The synthetic design generator of benchmarks/synthetic_designs.py: exact, deterministic ground truth."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from strata.evaluation import evaluate_design
+from strata.evaluation.layer import Layer, over
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SEEDS = range(8)
+
+
+def load(name: str):
+    """Import a benchmarks/ module by path (benchmarks/ is not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def designs():
+    make_design = load("synthetic_designs").make_design
+    return {seed: make_design(seed) for seed in SEEDS}
+
+
+def flatten(layers: list[Layer]) -> np.ndarray:
+    return np.rint(over(layers).to_array()[..., :3] * 255.0).astype(np.int16)
+
+
+def test_same_seed_same_design_and_other_seed_another(designs):
+    again_group, again_leaf = load("synthetic_designs").make_design(3)
+    group, leaf = designs[3]
+    assert np.array_equal(np.asarray(again_group.image), np.asarray(group.image))
+    assert again_leaf.names == leaf.names
+    for mine, theirs in zip(again_leaf.layers, leaf.layers, strict=True):
+        assert mine.box == theirs.box
+        assert np.array_equal(mine.rgba, theirs.rgba)
+    assert not np.array_equal(np.asarray(designs[4][0].image), np.asarray(group.image))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_both_granularities_composite_exactly_to_the_image(designs, seed):
+    group, leaf = designs[seed]
+    image = np.asarray(group.image).astype(np.int16)
+    assert group.image.mode == "RGB" and np.array_equal(np.asarray(leaf.image), image)
+    assert np.abs(flatten(group.layers) - image).max() == 0
+    assert np.abs(flatten(leaf.layers) - image).max() == 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_structure_of_the_ground_truth(designs, seed):
+    group, leaf = designs[seed]
+    height, width = group.layers[0].canvas
+    assert (width, height) == group.image.size
+    assert 0.28 <= group.megapixels <= 0.62
+    assert len(leaf.layers) >= len(group.layers) >= 3  # background and at least 2 elements
+    assert len(group.names) == len(group.layers) and len(leaf.names) == len(leaf.layers)
+    for truth in (group, leaf):
+        background = truth.layers[0]
+        assert truth.names[0].startswith("background")
+        assert background.box == (0, 0, height, width)
+        assert background.rgba[..., 3].min() == 1.0
+        assert all(not layer.empty for layer in truth.layers)
+
+
+def test_text_is_rendered_anti_aliased(designs):
+    text_layers = [
+        layer
+        for _, leaf in designs.values()
+        for layer, name in zip(leaf.layers, leaf.names, strict=True)
+        if "text" in name or "title" in name or "label" in name
+    ]
+    assert len(text_layers) >= 5
+    for layer in text_layers:
+        alpha = np.rint(layer.rgba[..., 3] * 255)
+        assert ((alpha > 0) & (alpha < 255)).mean() > 0.05  # edges are partial, not a hard mask
+        assert (alpha == 255).any()
+
+
+def test_saved_pngs_read_back_to_the_same_design(designs, tmp_path):
+    load("synthetic_designs").save([designs[1]], tmp_path)
+    folder = tmp_path / designs[1][0].name
+    image = np.asarray(Image.open(folder / "input.png").convert("RGB"))
+    assert np.array_equal(image, np.asarray(designs[1][0].image))
+    leaves = sorted(folder.glob("leaf-*.png"))
+    assert len(leaves) == len(designs[1][1].layers)
+    layers = [Layer.from_array(np.asarray(Image.open(path).convert("RGBA"))) for path in leaves]
+    assert np.abs(flatten(layers) - image).max() == 0
+
+
+def test_the_evaluation_harness_scores_a_synthetic_design(designs):
+    kmeans = load("kmeans_baseline").decompose
+    result = evaluate_design(designs[0][0], kmeans, 3)
+    assert result.skipped is None and result.max_error == 0
+    assert 0.0 <= result.at(0).cost <= 1.0
