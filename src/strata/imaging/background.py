@@ -1,11 +1,11 @@
 """The background model: the page colour behind every element, and its completion.
 
 Designs mostly sit on a flat or gradient page. The model is a quadratic :class:`~strata.imaging.fill.Fill`
-fitted on a copy of at most 0.25 MP, seeded with the most frequent colour of the border strip or of the
-whole image (whichever explains more pixels). If it explains too little of the image or of its border
-strip, or explains it badly, the background is "textured" (a photo or an illustration): the model is
-then a large median filter, and the parts hidden by elements are completed by inpainting instead of
-by the fill.
+fitted on a copy of at most 0.25 MP, seeded with the most frequent colour of the border strip and, apart,
+of the whole image (the fit that reaches the border and explains more pixels wins). If it explains too
+little of the image or of its border strip, or explains it badly, the background is "textured" (a
+photo or an illustration): the model is then a large median filter, and the parts hidden by elements
+are completed by inpainting instead of by the fill.
 """
 
 from __future__ import annotations
@@ -43,16 +43,37 @@ def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> B
     height, width = image.shape[:2]
     small = _downscale(image, _MODEL_PIXELS)
     small_valid = np.ones(small.shape[:2], bool) if valid is None else _downscale_mask(valid, small.shape)
-    seed = _best_seed(small, small_valid)
-    model, inliers = fit_fill(small, small_valid, seed, TOL, degree=2)
-    explained = float(inliers.sum()) / max(1, int(small_valid.sum()))
-    residual = max_diff(small, model)[inliers]
-    spread = float(np.percentile(residual, 95)) if residual.size else 1.0
     border = _border(small_valid.shape) & small_valid
-    at_border = float((inliers & border).sum()) / max(1, int(border.sum()))
-    if explained >= _MIN_EXPLAINED and spread <= _MAX_RESIDUAL and at_border >= _MIN_BORDER:
-        return Background(_upscale(model, height, width), False, explained, spread)
+    fits = [_fit(small, small_valid, seed, border) for seed in _seeds(small, small_valid, border)]
+    fit = max(fits, key=lambda f: (f.at_border >= _MIN_BORDER, f.explained), default=None)
+    if (
+        fit is not None
+        and fit.explained >= _MIN_EXPLAINED
+        and fit.spread <= _MAX_RESIDUAL
+        and fit.at_border >= _MIN_BORDER
+    ):
+        return Background(_upscale(fit.model, height, width), False, fit.explained, fit.spread)
+    explained, spread = (fit.explained, fit.spread) if fit is not None else (0.0, 1.0)
     return Background(_median_model(small, height, width), True, explained, spread)
+
+
+@dataclass
+class _Fit:
+    model: np.ndarray
+    explained: float  # fraction of the valid pixels within TOL of the model
+    spread: float  # 95th percentile of the residual on those pixels
+    at_border: float  # fraction of the border strip they cover
+
+
+def _fit(small: np.ndarray, valid: np.ndarray, seed: np.ndarray, border: np.ndarray) -> _Fit:
+    model, inliers = fit_fill(small, valid, seed, TOL, degree=2)
+    residual = max_diff(small, model)[inliers]
+    return _Fit(
+        model,
+        float(inliers.sum()) / max(1, int(valid.sum())),
+        float(np.percentile(residual, 95)) if residual.size else 1.0,
+        float((inliers & border).sum()) / max(1, int(border.sum())),
+    )
 
 
 def complete_background(image: np.ndarray, background: Background, covered: np.ndarray) -> np.ndarray:
@@ -66,17 +87,19 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     return np.where(covered[..., None], colour, image).astype(np.float32)
 
 
-def _best_seed(small: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The border's or the whole image's dominant colour, whichever explains more pixels."""
-    border = _border(valid.shape)
-    candidates = []
-    for region in (border & valid, valid):
+def _seeds(small: np.ndarray, valid: np.ndarray, border: np.ndarray) -> list[np.ndarray]:
+    """The dominant colours of the border strip and of the whole image: where a page fit starts.
+
+    Both are fitted: on a gradient page the border's colour explains only a band of it, and the
+    image's most frequent colour may be a large card's, so only the fitted models can be compared.
+    """
+    seeds: list[np.ndarray] = []
+    for region in (border, valid):
         if region.any():
-            candidates.append(dominant_colour(small[region]))
-    if not candidates:
-        return np.ones(3, np.float32)
-    scores = [int((valid & (max_diff(small, c) < TOL)).sum()) for c in candidates]
-    return candidates[int(np.argmax(scores))]
+            seed = dominant_colour(small[region])
+            if not seeds or np.abs(seeds[0] - seed).max() >= TOL:
+                seeds.append(seed)
+    return seeds
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:

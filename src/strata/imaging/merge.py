@@ -49,12 +49,17 @@ OVERHANG = 0.3
 OVERHANG_AREA = 0.02
 #: A photo covering at least this fraction of its container is a hero image, next to be given a layer.
 HERO_PHOTO = 0.25
+#: An overhang is detached before merging only when it fills this fraction of its box (a solid shape).
+SOLID = 0.45
+#: An element above its container covers at least this fraction of the smaller of the two, else it
+#: only touches it.
+SITS_ON = 0.05
 
 
 def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int) -> list[list[Element]]:
     """Partition ``elements`` into ``slots`` lists, back to front (empty lists at the top)."""
     ordered = sorted(elements, key=_paint_key)
-    layers = _components(ordered)
+    layers = _detach_overhangs(_components(ordered))
     if slots >= NEST_FROM_SLOTS:
         containers, contents = _nest(layers, CONTAINER_AREA * pixels)
         if contents and len(containers) + len(contents) <= slots:
@@ -156,6 +161,28 @@ def _detach_next(layers: list[list[Element]]) -> bool:
             layers[index : index + 1] = [rest, sorted(unit, key=_paint_key)]
             return True
     return False
+
+
+def _detach_overhangs(components: list[list[Element]]) -> list[list[Element]]:
+    """Elements lying mostly off the container they overlap become units of their own, above it.
+
+    A circle over a card's corner is a sibling on the page that a designer draws on its own; the
+    card stays complete under it (:func:`carriers`), so the two keep their stacking order. Only
+    solid shapes are taken so early; other overhangs wait for spare layers (:func:`_detach_next`).
+    """
+    units: list[list[Element]] = []
+    for component in components:
+        while (unit := _overhang(component)) is not None and _solid(unit[0]):
+            component = [e for e in component if not any(e is u for u in unit)]
+            units.append(sorted(unit, key=_paint_key))
+        units.append(component)
+    return units
+
+
+def _solid(element: Element) -> bool:
+    """A filled shape (a circle, a card, a photo), not an outline or a scatter of marks."""
+    height, width = element.alpha.shape
+    return element.area >= SOLID * height * width
 
 
 def _hero_photo(layer: list[Element]) -> list[Element] | None:
@@ -304,12 +331,21 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
 
 
 def _sits_on(upper: Element, lower: Element) -> bool:
-    """``upper`` was peeled from inside ``lower``'s component, further up, and their boxes meet."""
+    """``upper`` was peeled from inside ``lower``'s component, further up, and covers part of it.
+
+    An element that only touches the container's edge (a title whose rim meets a photo) does not sit
+    on it: the layers stay disjoint there instead of stacking for a few rim pixels.
+    """
     if upper.root != lower.root or upper.depth <= lower.depth:
         return False
     t, lf, b, r = upper.box
     top, left, bottom, right = lower.box
-    return t < bottom and top < b and lf < right and left < r
+    t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
+    if t0 >= b0 or l0 >= r0:
+        return False
+    mine = upper.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf]
+    theirs = lower.alpha[t0 - top : b0 - top, l0 - left : r0 - left] >= 1.0
+    return float(mine[theirs].sum()) >= SITS_ON * min(upper.area, lower.area)
 
 
 def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:
