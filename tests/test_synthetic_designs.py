@@ -104,3 +104,15 @@ def test_the_evaluation_harness_scores_a_synthetic_design(designs):
     result = evaluate_design(designs[0][0], kmeans, 3)
     assert result.skipped is None and result.max_error == 0
     assert 0.0 <= result.at(0).cost <= 1.0
+
+
+def test_classic_beats_k_means_on_held_out_designs(designs):
+    """A quality regression guard: the margins measured in the README must not silently vanish."""
+    from strata.evaluation import engine_decomposer
+
+    classic, kmeans = engine_decomposer("classic"), load("kmeans_baseline").decompose
+    group = [designs[seed][0] for seed in SEEDS]
+    mine = [evaluate_design(truth, classic, 4).at(0) for truth in group]
+    theirs = [evaluate_design(truth, kmeans, 4).at(0) for truth in group]
+    assert all(m.cost < t.cost for m, t in zip(mine, theirs, strict=True))
+    assert np.mean([m.iou for m in mine]) >= 0.75 and np.mean([m.l1 for m in mine]) <= 0.05
