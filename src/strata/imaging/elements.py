@@ -19,6 +19,9 @@ import numpy as np
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
 KINDS = ("shape", "photo", "text")
+#: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
+#: square root of its area (a circle cut at its middle: about 1.1).
+EDGE_CONTACT = 1.5
 
 
 @dataclass
@@ -109,15 +112,22 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
     photo on the photo) as "page": only its outline tells it apart. A region that an outline closed by
     a ``kernel``-sized closing encloses is framed when it holds at least ``min_area`` pixels and
     ``ratio`` times the outline around it: a glyph's counter (the inside of an "o") holds about as
-    much as its stroke, and stays open.
+    much as its stroke, and stays open. The canvas edge closes an outline too (a circle cut off by the
+    edge), for a region whose stretch of edge is short next to its size: the page between elements
+    and the canvas edge runs along it.
     """
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
     closed = cv2.morphologyEx(outline.astype(np.uint8), cv2.MORPH_CLOSE, shape).astype(bool)
-    inside = fill_holes(closed) & ~closed
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=4)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~closed).astype(np.uint8), connectivity=4)
+    edge = np.zeros_like(closed)
+    edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
+    contact = np.bincount(labels[edge & ~closed], minlength=count)
+    page = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) if count > 1 else 0
     out = np.zeros_like(outline)
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
+        if label == page or contact[label] > EDGE_CONTACT * np.sqrt(area):
+            continue
         around = (slice(max(0, y - kernel), y + h + kernel), slice(max(0, x - kernel), x + w + kernel))
         if area >= min_area and area >= ratio * int(closed[around].sum()):
             out |= labels == label
