@@ -23,6 +23,7 @@ from pathlib import Path
 from kmeans_baseline import decompose as kmeans
 from strata.evaluation import Report, engine_decomposer, evaluate, load_dataset
 from strata.evaluation.edits import edit_scores
+from strata.evaluation.groundtruth import GroundTruth
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs"
 GRANULARITIES = ("group", "leaf")
@@ -30,17 +31,24 @@ JUDGED_EDITS = (0, 1)
 
 
 def run(dataset: Path, layer_counts: list[int], max_side: int | None) -> list[tuple[Report, Report]]:
-    """(classic, kmeans) reports for every granularity and N."""
+    """(classic, kmeans) reports for every granularity and N on the designs of ``dataset``."""
+    truths = {g: load_dataset(dataset, g, max_side) for g in GRANULARITIES}
+    return compare(truths, layer_counts, max_side)
+
+
+def compare(
+    truths: dict[str, list[GroundTruth]], layer_counts: list[int], max_side: int | None = None
+) -> list[tuple[Report, Report]]:
+    """(classic, kmeans) reports for every granularity (``truths`` by granularity) and N."""
     classic = engine_decomposer("classic")
     pairs = []
-    for granularity in GRANULARITIES:
-        truths = load_dataset(dataset, granularity, max_side)
+    for granularity, designs in truths.items():
         for layers in layer_counts:
             common = {"granularity": granularity, "max_side": max_side}
             pairs.append(
                 (
-                    evaluate(truths, classic, layers, engine="classic", **common),
-                    evaluate(truths, kmeans, layers, engine="kmeans", **common),
+                    evaluate(designs, classic, layers, engine="classic", **common),
+                    evaluate(designs, kmeans, layers, engine="kmeans", **common),
                 )
             )
     return pairs
