@@ -17,7 +17,9 @@ Policies (what a user can rely on):
   with its photo, text and button; a text run on the page; a photo). Every element is completed where
   something hides it: a card under its text and photo (its fill continued), a card's corner under an
   overlapping circle (to its box), a circle under a photo that covers part of it (to its hull), a photo
-  under a badge (inpainted). Up to N = 6 components stay whole unless layers are to spare (below).
+  under a badge (inpainted). Up to N = 6 components stay whole unless layers are to spare (below);
+  a solid shape lying mostly off the card it overlaps (a circle over its corner) is a layer of its own
+  above the card at any N.
 * **Nesting (N ≥ 7).** Large containers (a bottom element covering at least 5 % of the canvas: a card,
   a panel) are split from their contents, which go to layers above, when both fit in the N − 1
   layers. The container stays complete underneath, so moving or hiding the contents reveals the card,
@@ -25,6 +27,9 @@ Policies (what a user can rely on):
   something split off above it (here, or with spare layers below).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
+* **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
+  photo: elements are what differs from a smoothed page, plus what a sharp outline encloses (a card or
+  a photo pasted on the photo, whose inside the smoothed page would otherwise keep).
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with

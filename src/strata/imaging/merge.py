@@ -3,6 +3,9 @@
 The unit is the **component**: a top-level element with everything on it (a card with its photo, text
 and button; a text run on the page; a photo). Components do not overlap. The plan:
 
+0. **Siblings off their container**: a solid shape lying mostly (``OVERHANG``) off the container it was
+   peeled from (a circle over a card's corner) is a unit of its own above it, at any N; the card stays
+   complete underneath (:func:`carriers`), as in the designer's file.
 1. **Nesting (N ≥ 7)**: with room for it, each large **container** (a component's bottom element
    covering at least 5 % of the canvas: a card, a panel, a header bar) becomes a unit of its own and
    everything on it another unit above it, so text and photos move apart from their card, which is
@@ -15,8 +18,8 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 3. **Fewer units than layers**: the layer with most elements is split into its parts (its bottom
    elements, each with what lies on it: a button with its label): by kind (shapes, photos, text),
    then its largest part apart. When no layer has two parts, spare layers go, in this order, to
-   (a) an element lying mostly (``OVERHANG``) off the container it was peeled from: a circle over a
-   card's corner is a sibling on the page, not content; (b) a hero photo covering at least
+   (a) any other element lying mostly off its container (an outline, a scatter of marks); (b) a hero
+   photo covering at least
    ``HERO_PHOTO`` of its container. Both stay complete underneath (:func:`carriers`). These two cost
    the match to designers' top-level groups nothing on the evaluation designs; the other splits of a
    component (a small photo or thumbnail off its card, a card apart from its contents, any element
