@@ -30,12 +30,6 @@ GRANULARITIES = ("group", "leaf")
 JUDGED_EDITS = (0, 1)
 
 
-def run(dataset: Path, layer_counts: list[int], max_side: int | None) -> list[tuple[Report, Report]]:
-    """(classic, kmeans) reports for every granularity and N on the designs of ``dataset``."""
-    truths = {g: load_dataset(dataset, g, max_side) for g in GRANULARITIES}
-    return compare(truths, layer_counts, max_side)
-
-
 def compare(
     truths: dict[str, list[GroundTruth]], layer_counts: list[int], max_side: int | None = None
 ) -> list[tuple[Report, Report]]:
@@ -54,9 +48,9 @@ def compare(
     return pairs
 
 
-def cross_granularity_table(dataset: Path, max_side: int | None) -> str:
+def cross_granularity_table(truths: dict[str, list[GroundTruth]]) -> str:
     """Markdown: each design's group layers scored against its leaf truth, and the reverse (0 edits)."""
-    group, leaf = (load_dataset(dataset, g, max_side) for g in GRANULARITIES)
+    group, leaf = (truths[g] for g in GRANULARITIES)
     lines = [
         "| design | group layers vs leaf truth (L1 / IoU) | leaf layers vs group truth (L1 / IoU) |",
         "|---|---|---|",
@@ -119,12 +113,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    pairs = run(args.dataset, args.layers, args.max_side)
+    truths = {g: load_dataset(args.dataset, g, args.max_side) for g in GRANULARITIES}
+    pairs = compare(truths, args.layers, args.max_side)
     designs, flags = design_table(pairs)
     print(summary_table(pairs), end="\n\n")
     print(designs, end="\n\n")
     print("Designers' own layers at the other granularity:", end="\n\n")
-    print(cross_granularity_table(args.dataset, args.max_side), end="\n\n")
+    print(cross_granularity_table(truths), end="\n\n")
     print("\n".join(f"FLAG {flag}" for flag in flags) or "classic beats k-means on every design.")
     print(f"\n({time.perf_counter() - start:.0f} s)")
     if args.json:
