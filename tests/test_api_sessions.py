@@ -52,6 +52,21 @@ def authenticate(
     return str(reply["connectionSessionUUID"])
 
 
+def drop_after_first_result(
+    server: strata_server.RunningServer,
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Open a session, send a 3-result task, take its first result and drop the socket.
+
+    Returns (the task, the session UUID, the first result item); two results are still to come.
+    """
+    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
+    with connect(server.ws, max_size=None) as first:
+        session_uuid = authenticate(first)
+        first.send(json.dumps([body]))
+        item = json.loads(first.recv(30))["data"][0]
+    return body, session_uuid, item
+
+
 def test_polling_shows_progress_and_task_cancel_stops_the_task(server: strata_server.RunningServer) -> None:
     body = task(deliveryMethod="async", numberResults=20, **{"inputs.referenceImages": [LARGE]})
     poll = {"taskType": "getResponse", "taskUUID": body["taskUUID"]}
@@ -92,11 +107,8 @@ def test_result_items_carry_the_engine_time(server: strata_server.RunningServer)
 def test_a_resumed_session_gets_the_results_the_dropped_socket_missed(
     server: strata_server.RunningServer,
 ) -> None:
-    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
-    with connect(server.ws, max_size=None) as first:
-        session_uuid = authenticate(first)
-        first.send(json.dumps([body]))
-        delivered = json.loads(first.recv(30))["data"][0]["imageUUID"]
+    body, session_uuid, first_item = drop_after_first_result(server)
+    delivered = first_item["imageUUID"]
     # The socket dropped with two results still to come; they are parked for the session.
     with connect(server.ws, max_size=None) as second:
         assert authenticate(second, session_uuid) == session_uuid
@@ -106,11 +118,7 @@ def test_a_resumed_session_gets_the_results_the_dropped_socket_missed(
 
 
 def test_only_the_same_api_key_can_resume_a_session(server: strata_server.RunningServer) -> None:
-    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
-    with connect(server.ws, max_size=None) as first:
-        session_uuid = authenticate(first)
-        first.send(json.dumps([body]))
-        json.loads(first.recv(30))
+    body, session_uuid, _ = drop_after_first_result(server)
     # Another tenant who learns the session UUID gets nothing of it...
     with connect(server.ws, max_size=None) as intruder:
         authenticate(intruder, session_uuid, key=OTHER_KEY)
@@ -142,11 +150,7 @@ def test_idle_sockets_are_closed_but_busy_ones_are_not(server: strata_server.Run
 def test_a_task_re_sent_after_a_resume_is_delivered_once(server: strata_server.RunningServer) -> None:
     """The SDK reconnects with its session UUID *and* re-sends the task, then counts from zero:
     each result must arrive once, or the SDK returns a duplicate instead of the missing one."""
-    body = task(numberResults=3, **{"inputs.referenceImages": [LARGE]})
-    with connect(server.ws, max_size=None) as first:
-        session_uuid = authenticate(first)
-        first.send(json.dumps([body]))
-        json.loads(first.recv(30))
+    body, session_uuid, _ = drop_after_first_result(server)
     with connect(server.ws, max_size=None) as second:
         authenticate(second, session_uuid)
         second.send(json.dumps([body]))
