@@ -29,7 +29,10 @@ Policies (what a user can rely on):
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
   photo: elements are what differs from a smoothed page, plus what a sharp outline encloses (a card or
-  a photo pasted on the photo, whose inside the smoothed page would otherwise keep).
+  a photo pasted on the photo, whose inside the smoothed page would otherwise keep), plus text lines
+  found by the shape of their letters (:mod:`strata.imaging.text`; a title on an illustration). Text
+  is peeled against the photo itself, so its counters stay open; what is left of its outline or glow
+  stays in the page.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
@@ -70,13 +73,14 @@ from strata.engines.base import (
     no_progress,
 )
 from strata.errors import Cancelled
-from strata.imaging.background import TOL, Background, complete_background, estimate_background
+from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
 from strata.imaging.decode import open_image
 from strata.imaging.elements import Element, framed, sharp_edges
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
+from strata.imaging.text import text_mask
 from strata.layers import LayerStack
 
 #: Foreground threshold on a textured background, where the model is only a median filter.
@@ -177,11 +181,15 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
     foreground = max_diff(rgb, background.colour) > tol
+    text = np.zeros_like(foreground)
     if textured:
         kernel = max(3, round(0.01 * max(height, width))) | 1
         foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
+        text = text_mask(rgb)
+        foreground = _without_halo(foreground, text, kernel)
     if valid is not None:
         foreground &= valid
+        text &= valid
     ctx = PeelContext(
         image=rgb,
         tol=tol,
@@ -190,8 +198,30 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         max_kernel=max(3, round(0.02 * max(height, width))),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
+    if text.any():
+        # Text lies on the photo itself, not on its smoothed model: the letters' counters show the
+        # photo and stay open, and their rims are unmixed against the photo continued under them.
+        peel(ctx, text, inpaint(rgb, text))
     peel(ctx, foreground, background.colour)
     return ctx.elements
+
+
+def _without_halo(foreground: np.ndarray, text: np.ndarray, kernel: int) -> np.ndarray:
+    """``foreground`` less the text and the parts lying wholly within ``kernel`` of it.
+
+    Those are what is left of the letters' outlines, shadows and glow: they stay in the page rather
+    than becoming fragments of their own. An element that merely comes close to the text (a card
+    beside a title) reaches out of that halo and keeps all its pixels.
+    """
+    if not text.any():
+        return foreground
+    text8 = text.astype(np.uint8)
+    rest = foreground & ~cv2.dilate(text8, np.ones((3, 3), np.uint8)).astype(bool)
+    shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kernel + 1, 2 * kernel + 1))
+    halo = cv2.dilate(text8, shape).astype(bool)
+    count, labels = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+    reaching_out = np.bincount(labels[rest & ~halo], minlength=count) > 0
+    return rest & reaching_out[labels]
 
 
 def _absorb_backdrops(elements: list[Element], background: Background, pixels: int) -> list[Element]:

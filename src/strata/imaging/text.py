@@ -1,0 +1,158 @@
+"""Text lines on photo pages, told apart by the shape of their letters.
+
+On a flat page every letter differs from the page fill. On a photo or an illustration the page model
+is a smoothed copy of the image, and a title whose colours also occur around it stays in the page,
+or joins whatever it touches. Letters are told apart by their shape instead: each is a region with
+a sharp, stable outline (a maximally stable extremal region, found by OpenCV's MSER) and a flat colour,
+and the letters of one line share their height, their middle and their colour. A region counts as
+text only in a line of at least ``LETTERS_PER_LINE`` such letters side by side, so the windows of a
+building or the spots of a pattern rarely do: they sit in rows, but are solid boxes or dots, not glyphs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+#: Letter height, as a fraction of the canvas's short side.
+MIN_HEIGHT, MAX_HEIGHT = 0.01, 0.3
+#: Colour spread (Lab, max channel standard deviation) of a glyph; a letter within ``LOOSE`` (a
+#: gradient fill) joins a line that glyphs make.
+FLAT, LOOSE = 10.0, 20.0
+#: How many flat letters side by side make a line.
+LETTERS_PER_LINE = 3
+#: A glyph's widest stroke, as a fraction of its height (a dot or a filled oval is wider).
+MAX_STROKE = 0.4
+#: Letters are searched on a copy of at most this many pixels.
+SEARCH_PIXELS = 600_000
+#: Candidate regions considered per image: past it the image is noise, not a poster.
+MAX_CANDIDATES = 3000
+
+
+@dataclass(frozen=True)
+class _Letters:
+    """Candidate letters: boxes (x, y, w, h), mean Lab colours, glyph-likeness, and their pixels.
+
+    A glyph has a flat colour and thin strokes; other candidates (a gradient letter) only join lines
+    that glyphs make.
+    """
+
+    boxes: np.ndarray  # float32 (n, 4)
+    colours: np.ndarray  # float32 (n, 3)
+    glyph: np.ndarray  # bool (n,)
+    pixels: list[np.ndarray]  # (k, 2) int32 x, y per letter
+
+
+def text_mask(image: np.ndarray) -> np.ndarray:
+    """Pixels of the letters of every text line in a float32 (H, W, 3) image.
+
+    Letters are searched on a copy of at most ``SEARCH_PIXELS`` (a title's letters stay many pixels
+    tall there) and their mask is scaled back to the full canvas.
+    """
+    height, width = image.shape[:2]
+    factor = min(1.0, (SEARCH_PIXELS / (height * width)) ** 0.5)
+    small = cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
+    rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    letters = _candidates(rgb)
+    for line in _lines(letters):
+        for i in line:
+            xs, ys = letters.pixels[i].T
+            mask[ys, xs] = 255
+    if factor == 1.0:
+        return mask > 0
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
+
+
+def _candidates(rgb: np.ndarray) -> _Letters:
+    """MSER regions shaped like glyphs (height, aspect, fill ratio) with a flat-enough colour.
+
+    Regions are searched in the lightness and in both colour axes (Lab): an orange title on a blue
+    sky may have the sky's lightness. Nested regions of one letter (same box) count once.
+    """
+    height, width = rgb.shape[:2]
+    short = min(height, width)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    mser = cv2.MSER_create(  # type: ignore[attr-defined]
+        delta=5, min_area=max(30, round(height * width * 1e-5)), max_area=round(height * width * 0.01)
+    )
+    seen: set[tuple[int, ...]] = set()
+    kept_boxes, colours, glyph, pixels = [], [], [], []
+    for channel in range(3):
+        regions, boxes = mser.detectRegions(np.ascontiguousarray(lab[..., channel]))
+        for region, (x, y, w, h) in zip(regions, boxes, strict=True):
+            key = (x // 2, y // 2, w // 2, h // 2)
+            fill = len(region) / float(w * h)
+            if key in seen or not (
+                MIN_HEIGHT * short <= h <= MAX_HEIGHT * short and 0.1 <= w / h <= 2.5 and 0.15 <= fill <= 0.95
+            ):
+                continue
+            values = lab[region[:, 1], region[:, 0]].astype(np.float32)
+            spread = float(values.std(axis=0).max())
+            if spread > LOOSE:
+                continue
+            seen.add(key)
+            kept_boxes.append((x, y, w, h))
+            colours.append(values.mean(axis=0))
+            glyph.append(spread <= FLAT and _stroke(region, x, y, w, h) <= MAX_STROKE * h)
+            pixels.append(region)
+        if len(pixels) >= MAX_CANDIDATES:
+            break
+    return _Letters(
+        np.array(kept_boxes, np.float32).reshape(-1, 4),
+        np.array(colours, np.float32).reshape(-1, 3),
+        np.array(glyph, bool),
+        pixels,
+    )
+
+
+def _stroke(region: np.ndarray, x: int, y: int, w: int, h: int) -> float:
+    """The widest stroke of a region (twice its largest inscribed radius), in pixels."""
+    crop = np.zeros((h + 2, w + 2), np.uint8)
+    crop[region[:, 1] - y + 1, region[:, 0] - x + 1] = 1
+    return 2.0 * float(cv2.distanceTransform(crop, cv2.DIST_L2, 3).max())
+
+
+def _lines(letters: _Letters) -> list[np.ndarray]:
+    """Indices of the letters of each line: neighbours of like height, middle and colour, joined."""
+    count = len(letters.pixels)
+    if count < LETTERS_PER_LINE:
+        return []
+    x0, y0, w, h = letters.boxes.T
+    x1, middle = x0 + w, y0 + h / 2
+    low = np.minimum(h[:, None], h[None])
+    gap = np.maximum(x0[:, None], x0[None]) - np.minimum(x1[:, None], x1[None])
+    colour_step = np.abs(letters.colours[:, None] - letters.colours[None]).max(axis=-1)
+    near = (
+        (np.maximum(h[:, None], h[None]) <= 1.6 * low)
+        & (np.abs(middle[:, None] - middle[None]) <= 0.35 * low)
+        & (gap <= 0.9 * low)
+        & (gap >= -0.5 * low)  # nested regions of one letter overlap more
+        & (colour_step <= 30.0)
+    )
+    np.fill_diagonal(near, False)
+    _, labels = connected_components(csr_matrix(near), directed=False)
+    lines = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        glyphs = members[letters.glyph[members]]
+        span = x1[members].max() - x0[members].min()
+        if _side_by_side(x0[glyphs], x1[glyphs]) >= LETTERS_PER_LINE and span >= 2 * np.median(h[members]):
+            lines.append(members)
+    return lines
+
+
+def _side_by_side(starts: np.ndarray, ends: np.ndarray) -> int:
+    """How many of the intervals ``[start, end)`` follow one another without overlapping (nested
+    regions of one letter count once)."""
+    count, end = 0, -np.inf
+    for start, stop in sorted(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if start >= end - 1:
+            count, end = count + 1, stop
+        else:
+            end = max(end, stop)
+    return count
