@@ -55,6 +55,7 @@ Policies (what a user can rely on):
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -80,7 +81,7 @@ from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
-from strata.imaging.text import text_mask
+from strata.imaging.text import search_factor, text_mask
 from strata.layers import LayerStack
 
 #: Foreground threshold on a textured background, where the model is only a median filter.
@@ -181,12 +182,15 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
     foreground = max_diff(rgb, background.colour) > tol
-    text = np.zeros_like(foreground)
+    text = letters = np.zeros_like(foreground)
     if textured:
         kernel = max(3, round(0.01 * max(height, width))) | 1
         foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
-        text = text_mask(rgb)
-        foreground = _without_halo(foreground, text, kernel)
+        letters = text_mask(rgb)
+        # Found on a smaller copy, the letters may miss part of a pixel of that copy along their rims.
+        grow = 2 * (math.ceil(1 / search_factor(height, width)) - 1) + 1
+        text = cv2.dilate(letters.astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
+        foreground = _without_halo(foreground, letters, kernel)
     if valid is not None:
         foreground &= valid
         text &= valid
@@ -201,9 +205,19 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     if text.any():
         # Text lies on the photo itself, not on its smoothed model: the letters' counters show the
         # photo and stay open, and their rims are unmixed against the photo continued under them.
+        first = len(ctx.elements)
         peel(ctx, text, inpaint(rgb, text))
+        # A sliver of rim that no letter explains (a dark edge, a glow) is not an element: it stays
+        # in the page.
+        ctx.elements[first:] = [e for e in ctx.elements[first:] if _mostly_on(e, letters)]
     peel(ctx, foreground, background.colour)
     return ctx.elements
+
+
+def _mostly_on(element: Element, mask: np.ndarray) -> bool:
+    """Whether at least half of ``element``'s alpha lies on ``mask``."""
+    top, left, bottom, right = element.box
+    return float((element.alpha * mask[top:bottom, left:right]).sum()) >= 0.5 * element.area
 
 
 def _without_halo(foreground: np.ndarray, text: np.ndarray, kernel: int) -> np.ndarray:

@@ -54,7 +54,7 @@ def text_mask(image: np.ndarray) -> np.ndarray:
     tall there) and their mask is scaled back to the full canvas.
     """
     height, width = image.shape[:2]
-    factor = min(1.0, (SEARCH_PIXELS / (height * width)) ** 0.5)
+    factor = search_factor(height, width)
     small = cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
     rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
     mask = np.zeros(rgb.shape[:2], np.uint8)
@@ -66,6 +66,11 @@ def text_mask(image: np.ndarray) -> np.ndarray:
     if factor == 1.0:
         return mask > 0
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
+
+
+def search_factor(height: int, width: int) -> float:
+    """The scale at which :func:`text_mask` searches a ``height`` × ``width`` canvas (at most 1)."""
+    return min(1.0, (SEARCH_PIXELS / (height * width)) ** 0.5)
 
 
 def _candidates(rgb: np.ndarray) -> _Letters:
