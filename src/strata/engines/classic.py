@@ -81,7 +81,7 @@ from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
-from strata.imaging.text import search_factor, text_mask
+from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
 from strata.layers import LayerStack
 
 #: Foreground threshold on a textured background, where the model is only a median filter.
@@ -182,18 +182,15 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
     foreground = max_diff(rgb, background.colour) > tol
-    text = letters = np.zeros_like(foreground)
+    lines = np.zeros(foreground.shape, np.int32)
     if textured:
         kernel = max(3, round(0.01 * max(height, width))) | 1
         foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
-        letters = text_mask(rgb)
-        # Found on a smaller copy, the letters may miss part of a pixel of that copy along their rims.
-        grow = 2 * (math.ceil(1 / search_factor(height, width)) - 1) + 1
-        text = cv2.dilate(letters.astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
-        foreground = _without_halo(foreground, letters, kernel)
+        lines = on_page(text_lines(rgb), foreground)
+        foreground = without_halo(foreground, lines > 0, kernel)
     if valid is not None:
         foreground &= valid
-        text &= valid
+        lines *= valid
     ctx = PeelContext(
         image=rgb,
         tol=tol,
@@ -202,40 +199,18 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         max_kernel=max(3, round(0.02 * max(height, width))),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
-    if text.any():
+    if lines.any():
         # Text lies on the photo itself, not on its smoothed model: the letters' counters show the
         # photo and stay open, and their rims are unmixed against the photo continued under them.
+        # Found on a smaller copy, the letters may miss part of a pixel of that copy along their rims.
+        grow = 2 * (math.ceil(1 / search_factor(height, width)) - 1) + 1
+        text = cv2.dilate((lines > 0).astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
         first = len(ctx.elements)
         peel(ctx, text, inpaint(rgb, text))
-        # A sliver of rim that no letter explains (a dark edge, a glow) is not an element: it stays
-        # in the page.
-        ctx.elements[first:] = [e for e in ctx.elements[first:] if _mostly_on(e, letters)]
+        ctx.elements[first:] = one_per_line(ctx.elements[first:], lines, ctx.roots)
+        ctx.roots += int(lines.max())
     peel(ctx, foreground, background.colour)
     return ctx.elements
-
-
-def _mostly_on(element: Element, mask: np.ndarray) -> bool:
-    """Whether at least half of ``element``'s alpha lies on ``mask``."""
-    top, left, bottom, right = element.box
-    return float((element.alpha * mask[top:bottom, left:right]).sum()) >= 0.5 * element.area
-
-
-def _without_halo(foreground: np.ndarray, text: np.ndarray, kernel: int) -> np.ndarray:
-    """``foreground`` less the text and the parts lying wholly within ``kernel`` of it.
-
-    Those are what is left of the letters' outlines, shadows and glow: they stay in the page rather
-    than becoming fragments of their own. An element that merely comes close to the text (a card
-    beside a title) reaches out of that halo and keeps all its pixels.
-    """
-    if not text.any():
-        return foreground
-    text8 = text.astype(np.uint8)
-    rest = foreground & ~cv2.dilate(text8, np.ones((3, 3), np.uint8)).astype(bool)
-    shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kernel + 1, 2 * kernel + 1))
-    halo = cv2.dilate(text8, shape).astype(bool)
-    count, labels = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
-    reaching_out = np.bincount(labels[rest & ~halo], minlength=count) > 0
-    return rest & reaching_out[labels]
 
 
 def _absorb_backdrops(elements: list[Element], background: Background, pixels: int) -> list[Element]:

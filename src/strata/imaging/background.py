@@ -134,9 +134,9 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
         return image.astype(np.float32)
     weight = (~hole).astype(np.float32)
     total = image.astype(np.float32) * weight[..., None]
-    levels = [(total, weight)]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(total, weight)]
     while min(weight.shape) > 2 and (weight <= _KNOWN).any():
-        total, weight = cv2.pyrDown(total), cv2.pyrDown(weight)
+        total, weight = np.asarray(cv2.pyrDown(total)), np.asarray(cv2.pyrDown(weight))
         levels.append((total, weight))
     filled = total / np.maximum(weight, _KNOWN)[..., None]
     for total, weight in reversed(levels[:-1]):

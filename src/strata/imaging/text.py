@@ -18,6 +18,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from strata.imaging.elements import Element
+
 #: Letter height, as a fraction of the canvas's short side.
 MIN_HEIGHT, MAX_HEIGHT = 0.01, 0.3
 #: Colour spread (Lab, max channel standard deviation) of a glyph; a letter within ``LOOSE`` (a
@@ -29,6 +31,8 @@ LETTERS_PER_LINE = 3
 MAX_STROKE = 0.4
 #: Letters are searched on a copy of at most this many pixels.
 SEARCH_PIXELS = 600_000
+#: A line whose surroundings are at least this much foreground lies on an element (text on a card).
+ON_ELEMENT = 0.8
 #: Candidate regions considered per image: past it the image is noise, not a poster.
 MAX_CANDIDATES = 3000
 
@@ -37,8 +41,8 @@ MAX_CANDIDATES = 3000
 class _Letters:
     """Candidate letters: boxes (x, y, w, h), mean Lab colours, glyph-likeness, and their pixels.
 
-    A glyph has a flat colour and thin strokes; other candidates (a gradient letter) only join lines
-    that glyphs make.
+    A glyph has a flat colour and thin strokes, and is not a solid bar; other candidates (a gradient
+    letter, an "i") only join lines that glyphs make.
     """
 
     boxes: np.ndarray  # float32 (n, 4)
@@ -47,8 +51,8 @@ class _Letters:
     pixels: list[np.ndarray]  # (k, 2) int32 x, y per letter
 
 
-def text_mask(image: np.ndarray) -> np.ndarray:
-    """Pixels of the letters of every text line in a float32 (H, W, 3) image.
+def text_lines(image: np.ndarray) -> np.ndarray:
+    """The letters of every text line in a float32 (H, W, 3) image, labelled by line (int32, 0: none).
 
     Letters are searched on a copy of at most ``SEARCH_PIXELS`` (a title's letters stay many pixels
     tall there) and their mask is scaled back to the full canvas.
@@ -57,19 +61,107 @@ def text_mask(image: np.ndarray) -> np.ndarray:
     factor = search_factor(height, width)
     small = cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
     rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    mask = np.zeros(rgb.shape[:2], np.uint8)
+    labels = np.zeros(rgb.shape[:2], np.int32)
     letters = _candidates(rgb)
-    for line in _lines(letters):
+    for number, line in enumerate(_lines(letters), start=1):
         for i in line:
             xs, ys = letters.pixels[i].T
-            mask[ys, xs] = 255
+            labels[ys, xs] = number
     if factor == 1.0:
-        return mask > 0
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
+        return labels
+    mask = cv2.resize((labels > 0).astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
+    # Each pixel of the smooth mask takes the line of the nearest small-copy pixel, or of its neighbour
+    # on the rim.
+    nearest = cv2.resize(labels.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
+    nearest = cv2.dilate(nearest, np.ones((3, 3), np.uint8))
+    return np.where(mask >= 128, nearest, 0).astype(np.int32)
+
+
+def on_page(lines: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """``lines`` (labels) less the lines that lie on an element rather than on the page.
+
+    Text on a card is peeled with its card, as its content. A line lies on an element when the
+    ``foreground`` covers most of a ring around its letters, a quarter of the line's height out:
+    past the letters' own outline or shadow, inside a card's padding.
+    """
+    kept = lines.copy()
+    for number in range(1, int(lines.max()) + 1):
+        rows, columns = np.nonzero(lines == number)
+        if rows.size == 0:
+            continue
+        gap = max(2, int(rows.max() - rows.min() + 1) // 4)
+        reach = gap + 3
+        top, left = max(0, int(rows.min()) - reach), max(0, int(columns.min()) - reach)
+        window = (slice(top, int(rows.max()) + reach + 1), slice(left, int(columns.max()) + reach + 1))
+        letters = (lines[window] == number).astype(np.uint8)
+        inner = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2))
+        outer = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+        ring = (outer > 0) & (inner == 0)
+        if foreground[window][ring].mean() >= ON_ELEMENT:
+            kept[kept == number] = 0
+    return kept
+
+
+def without_halo(foreground: np.ndarray, letters: np.ndarray, kernel: int) -> np.ndarray:
+    """``foreground`` less the ``letters`` and the parts lying wholly within ``kernel`` of them.
+
+    Those are what is left of the letters' outlines, shadows and glow: they stay in the page rather
+    than becoming fragments of their own. An element that merely comes close to the text (a card
+    beside a title) reaches out of that halo and keeps all its pixels.
+    """
+    if not letters.any():
+        return foreground
+    letters8 = letters.astype(np.uint8)
+    rest = foreground & ~cv2.dilate(letters8, np.ones((3, 3), np.uint8)).astype(bool)
+    shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kernel + 1, 2 * kernel + 1))
+    halo = cv2.dilate(letters8, shape).astype(bool)
+    count, labels = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+    reaching_out = np.bincount(labels[rest & ~halo], minlength=count) > 0
+    return rest & reaching_out[labels]
+
+
+def one_per_line(elements: list[Element], lines: np.ndarray, roots: int) -> list[Element]:
+    """The elements peeled off the text, one per line (root ``roots`` + line number).
+
+    A line is one text run even where the peel took its words apart: its top-level elements are
+    merged into one. An element lying mostly off the letters is a sliver of rim that no letter
+    explains (a dark edge, a glow): it is dropped and stays in the page.
+    """
+    by_line: dict[int, list[Element]] = {}
+    for element in elements:
+        top, left, bottom, right = element.box
+        under = np.where(element.alpha > 0, lines[top:bottom, left:right], 0)
+        on_letters = np.bincount(under.ravel(), weights=element.alpha.ravel())
+        on_letters[0] = 0.0
+        if on_letters.sum() >= 0.5 * element.area:
+            element.root = roots + int(np.argmax(on_letters))
+            by_line.setdefault(element.root, []).append(element)
+    kept = []
+    for members in by_line.values():
+        top_level = [e for e in members if e.depth == 1]
+        if top_level:  # what lies on a dropped sliver goes with it
+            kept.append(_merged(top_level) if len(top_level) > 1 else top_level[0])
+            kept += [e for e in members if e.depth > 1]
+    return kept
+
+
+def _merged(elements: list[Element]) -> Element:
+    """One text element holding the disjoint top-level ``elements`` of a line."""
+    top, left = min(e.top for e in elements), min(e.left for e in elements)
+    bottom, right = max(e.box[2] for e in elements), max(e.box[3] for e in elements)
+    alpha = np.zeros((bottom - top, right - left), np.float32)
+    colour = np.zeros((*alpha.shape, 3), np.float32)
+    for element in elements:
+        e_top, e_left, e_bottom, e_right = element.box
+        where = (slice(e_top - top, e_bottom - top), slice(e_left - left, e_right - left))
+        mine = element.alpha > alpha[where]
+        alpha[where] = np.where(mine, element.alpha, alpha[where])
+        colour[where] = np.where(mine[..., None], element.colour, colour[where])
+    return Element(top, left, alpha, colour, 1, "text", elements[0].root)
 
 
 def search_factor(height: int, width: int) -> float:
-    """The scale at which :func:`text_mask` searches a ``height`` × ``width`` canvas (at most 1)."""
+    """The scale at which :func:`text_lines` searches a ``height`` × ``width`` canvas (at most 1)."""
     return min(1.0, (SEARCH_PIXELS / (height * width)) ** 0.5)
 
 
@@ -93,7 +185,7 @@ def _candidates(rgb: np.ndarray) -> _Letters:
             key = (x // 2, y // 2, w // 2, h // 2)
             fill = len(region) / float(w * h)
             if key in seen or not (
-                MIN_HEIGHT * short <= h <= MAX_HEIGHT * short and 0.1 <= w / h <= 2.5 and 0.15 <= fill <= 0.95
+                MIN_HEIGHT * short <= h <= MAX_HEIGHT * short and 0.1 <= w / h <= 2.5 and fill >= 0.15
             ):
                 continue
             values = lab[region[:, 1], region[:, 0]].astype(np.float32)
@@ -103,7 +195,8 @@ def _candidates(rgb: np.ndarray) -> _Letters:
             seen.add(key)
             kept_boxes.append((x, y, w, h))
             colours.append(values.mean(axis=0))
-            glyph.append(spread <= FLAT and _stroke(region, x, y, w, h) <= MAX_STROKE * h)
+            # A solid bar (an "i" or "l" stem, a fence post) joins a line but does not make one.
+            glyph.append(spread <= FLAT and fill <= 0.95 and _stroke(region, x, y, w, h) <= MAX_STROKE * h)
             pixels.append(region)
         if len(pixels) >= MAX_CANDIDATES:
             break
