@@ -1,7 +1,8 @@
 """Speed and peak memory of the classic engine: seconds per megapixel at about 1, 2 and 4 MP, N = 4 and 8.
 
-The input is the sample poster (``examples/make_examples.py``) rendered at each size, then the real
-posters of ``../shared/data/posters`` (``--images`` to choose others) at their own size. Every measurement
+The input is the sample poster (``examples/make_examples.py``) rendered at each size, a 4 MP photo page
+covered with text (the slowest input known for the text-line step), then the real posters of
+``../shared/data/posters`` (``--images`` to choose others) at their own size. Every measurement
 runs in a fresh subprocess with OpenCV and BLAS limited to 2 threads: one warm-up decomposition, then
 the best of ``--repeat`` timed runs; the peak memory is the subprocess's peak resident set size
 (VmHWM), interpreter and libraries included.
@@ -36,6 +37,23 @@ def make_input(megapixels: float, folder: Path) -> Path:
     factor = (megapixels * 1e6 / (1200 * 800)) ** 0.5
     path = folder / f"poster_{megapixels:g}mp.png"
     render(factor).save(path)
+    return path
+
+
+def make_text_page(folder: Path) -> Path:
+    """A worst case for text lines on photo pages: a 4 MP smooth photo covered with 33 lines of 40 px
+    white text (every line is found, peeled and merged)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    coarse = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    page = Image.fromarray(coarse, "RGB").resize((2450, 1633), Image.Resampling.BICUBIC)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(40)
+    line = "The quick brown fox jumps over the lazy dog 0123456789 " * 2
+    for top in range(20, 1600, 48):
+        draw.text((20, top), line, fill="white", font=font)
+    path = folder / "text_page_4mp.png"
+    page.save(path)
     return path
 
 
@@ -112,6 +130,9 @@ def main() -> None:
             path = make_input(mp, Path(folder))
             for layers in (int(v) for v in args.layers.split(",")):
                 report(run_child(path, layers, args.repeat), layers)
+        path = make_text_page(Path(folder))
+        for layers in (int(v) for v in args.layers.split(",")):
+            report(run_child(path, layers, args.repeat), layers, "photo page full of text (drawn)")
     for path in args.images:
         for layers in (int(v) for v in args.layers.split(",")):
             report(run_child(path.resolve(), layers, args.repeat), layers, path.name)
