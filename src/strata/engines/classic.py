@@ -205,6 +205,8 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         # Found on a smaller copy, the letters may miss part of a pixel of that copy along their rims.
         grow = 2 * (math.ceil(1 / search_factor(height, width)) - 1) + 1
         text = cv2.dilate((lines > 0).astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
+        if valid is not None:
+            text &= valid
         first = len(ctx.elements)
         peel(ctx, text, inpaint(rgb, text))
         ctx.elements[first:] = one_per_line(ctx.elements[first:], lines, ctx.roots)

@@ -25,7 +25,7 @@ MIN_HEIGHT, MAX_HEIGHT = 0.01, 0.3
 #: Colour spread (Lab, max channel standard deviation) of a glyph; a letter within ``LOOSE`` (a
 #: gradient fill) joins a line that glyphs make.
 FLAT, LOOSE = 10.0, 20.0
-#: How many flat letters side by side make a line.
+#: How many glyphs side by side make a line.
 LETTERS_PER_LINE = 3
 #: A glyph's widest stroke, as a fraction of its height (a dot or a filled oval is wider).
 MAX_STROKE = 0.4
