@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from strata.imaging.fill import dominant_colour, fit_fill, max_diff
+from strata.imaging.fill import dominant_seeds, fit_fill, max_diff
 
 #: Pixels within this max-channel distance of the model count as background.
 TOL = 0.045
@@ -94,13 +94,7 @@ def _seeds(small: np.ndarray, valid: np.ndarray, border: np.ndarray) -> list[np.
     Both are fitted: on a gradient page the border's colour explains only a band of it, and the
     image's most frequent colour may be a large card's, so only the fitted models can be compared.
     """
-    seeds: list[np.ndarray] = []
-    for region in (border, valid):
-        if region.any():
-            seed = dominant_colour(small[region])
-            if not seeds or np.abs(seeds[0] - seed).max() >= TOL:
-                seeds.append(seed)
-    return seeds
+    return dominant_seeds(small, (border, valid), TOL)
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:

@@ -74,6 +74,18 @@ def dominant_colour(pixels: np.ndarray) -> np.ndarray:
     return members.mean(axis=0).astype(np.float32) if len(members) else binned
 
 
+def dominant_seeds(image: np.ndarray, regions: tuple[np.ndarray, ...], tol: float) -> list[np.ndarray]:
+    """The dominant colour of each non-empty region of ``image``; a later one only when it differs from
+    the first by at least ``tol`` (a fill is fitted from each, and the fits compared)."""
+    seeds: list[np.ndarray] = []
+    for region in regions:
+        if region.any():
+            seed = dominant_colour(image[region])
+            if not seeds or np.abs(seeds[0] - seed).max() >= tol:
+                seeds.append(seed)
+    return seeds
+
+
 def fit_fill(
     image: np.ndarray, mask: np.ndarray, seed: np.ndarray, tol: float, degree: int, rounds: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import numpy as np
 from strata.imaging.alpha import projection_alpha
 from strata.imaging.background import inpaint
 from strata.imaging.elements import Element, classify, component_groups, fill_holes
-from strata.imaging.fill import dominant_colour, fit_fill, max_diff
+from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -150,14 +150,8 @@ def _flat_fill(
     values = contrast[group]
     strong = group & (contrast >= 0.5 * np.percentile(values[:: max(1, len(values) // 10_000)], 95))
     degree = 2 if min(group.shape) >= 48 else 0
-    seeds: list[np.ndarray] = []
-    for pixels in (group, strong):
-        if pixels.any():
-            seed = dominant_colour(image[pixels])
-            if not seeds or np.abs(seeds[0] - seed).max() >= SHAPE_TOL:
-                seeds.append(seed)
     best: tuple[np.ndarray, np.ndarray, int] | None = None
-    for seed in seeds:
+    for seed in dominant_seeds(image, (group, strong), SHAPE_TOL):
         colour, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
         count = int(solid.sum())
         if best is None or count > best[2]:
