@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import find_objects
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -84,22 +85,20 @@ def on_page(lines: np.ndarray, foreground: np.ndarray) -> np.ndarray:
     ``foreground`` covers most of a ring around its letters, a quarter of the line's height out:
     past the letters' own outline or shadow, inside a card's padding.
     """
-    kept = lines.copy()
-    for number in range(1, int(lines.max()) + 1):
-        rows, columns = np.nonzero(lines == number)
-        if rows.size == 0:
+    keep = np.ones(int(lines.max()) + 1, bool)
+    keep[0] = False
+    for number, box in enumerate(find_objects(lines), start=1):
+        if box is None:
             continue
-        gap = max(2, int(rows.max() - rows.min() + 1) // 4)
+        gap = max(2, (box[0].stop - box[0].start) // 4)
         reach = gap + 3
-        top, left = max(0, int(rows.min()) - reach), max(0, int(columns.min()) - reach)
-        window = (slice(top, int(rows.max()) + reach + 1), slice(left, int(columns.max()) + reach + 1))
+        window = tuple(slice(max(0, side.start - reach), side.stop + reach) for side in box)
         letters = (lines[window] == number).astype(np.uint8)
         inner = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2))
         outer = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
         ring = (outer > 0) & (inner == 0)
-        if foreground[window][ring].mean() >= ON_ELEMENT:
-            kept[kept == number] = 0
-    return kept
+        keep[number] = foreground[window][ring].mean() < ON_ELEMENT
+    return np.where(keep[lines], lines, 0)
 
 
 def without_halo(foreground: np.ndarray, letters: np.ndarray, kernel: int) -> np.ndarray:
