@@ -258,23 +258,6 @@ def test_counters_of_heavy_text_stay_open_in_chroma_noise() -> None:
     assert_exact(stack, noisy)
 
 
-def test_a_pattern_of_dots_merges_with_itself_before_a_character() -> None:
-    image = Image.new("RGB", (600, 600), (250, 215, 40))
-    draw = ImageDraw.Draw(image)
-    for cx, cy in ((70, 150), (70, 450), (530, 150), (530, 450)):
-        draw.ellipse([cx - 50, cy - 50, cx + 50, cy + 50], fill=(10, 10, 10))
-    draw.rectangle([200, 300, 400, 450], fill=(10, 10, 10))  # a body ...
-    draw.ellipse([230, 160, 370, 310], fill=(240, 170, 180))  # ... a face on it ...
-    draw.rectangle([220, 140, 380, 190], fill=(20, 150, 80))  # ... and a hat
-    stack = ClassicEngine().decompose(image, 4)
-    character = owner_of(stack, 400, 300)
-    assert owner_of(stack, 230, 300) == character
-    dots = [owner_of(stack, y, x) for y, x in ((150, 70), (450, 70), (150, 530), (450, 530))]
-    assert character not in dots, "the character took in dots of its colour"
-    assert dots[0] == dots[1] and dots[2] == dots[3]
-    assert_exact(stack, image)
-
-
 def test_plain_gradient_is_background_only() -> None:
     ramp = np.linspace(30, 220, 200).astype(np.uint8)
     image = Image.fromarray(np.dstack([np.tile(ramp, (100, 1))] * 3), "RGB")
