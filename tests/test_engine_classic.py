@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from scipy import ndimage
 
 import strata
 from strata.engines import get_engine
@@ -237,25 +236,6 @@ def test_a_broken_colour_fringe_stays_with_its_shape() -> None:
     others = [i for i in range(1, len(stack)) if i not in (disc, square)]
     assert all(alphas[i - 1].max() == 0 for i in others), "specks of the fringe got layers of their own"
     assert_exact(stack, image)
-
-
-def test_counters_of_heavy_text_stay_open_in_chroma_noise() -> None:
-    # A generator's chroma noise in the small counters of a heavy face must not fill them.
-    image = Image.new("RGB", (420, 480), (250, 215, 40))
-    draw = ImageDraw.Draw(image)
-    draw.text((20, 160), "eae", font=ImageFont.load_default(140), fill=(10, 10, 10), stroke_width=3)
-    pixels = np.asarray(image).astype(int)
-    dark = pixels.max(axis=-1) < 60
-    counters = ndimage.binary_erosion(ndimage.binary_fill_holes(dark) & ~dark, iterations=2)
-    assert counters.sum() > 200
-    noise = np.random.default_rng(3).integers(-35, 36, dark.shape)
-    pixels[..., 2] = np.where(counters, np.clip(pixels[..., 2] + noise, 0, 255), pixels[..., 2])
-    noisy = Image.fromarray(pixels.astype(np.uint8))
-    stack = ClassicEngine().decompose(noisy, 3)
-    ys, xs = np.nonzero(dark)
-    text = stack.arrays()[owner_of(stack, ys[0], xs[0])][..., 3]
-    assert (text[counters] == 0).mean() >= 0.8, "counters were filled"
-    assert_exact(stack, noisy)
 
 
 def test_plain_gradient_is_background_only() -> None:

@@ -20,8 +20,6 @@ import numpy as np
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
 KINDS = ("shape", "photo", "text")
-#: A glyph is at most this fraction of the canvas height (taller is a shape, however thin).
-GLYPH = 0.2
 #: An element alone in its component, of at most this fraction of the canvas, that touches a larger
 #: element of another component is a fragment of that element's rim (a fringe the unmixing did not
 #: explain: a compression halo, a colour fringe), not something a designer drew on its own.
@@ -207,13 +205,11 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
 
 
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
-    """ "text" for several small glyph-like components (a line or a block of lines), else "shape"."""
+    """ "text" for several small glyph-like components on a line, else "shape"."""
     h, w = shape_mask.shape
-    if h > 2 * w:
+    if h > 0.2 * canvas_height or h > 2 * w:
         return "shape"
     _, _, stats, _ = cv2.connectedComponentsWithStats(shape_mask.astype(np.uint8), connectivity=8)
-    glyphs = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 3]
-    if len(glyphs) < 3 or np.median(glyphs[:, cv2.CC_STAT_HEIGHT]) > GLYPH * canvas_height:
-        return "shape"
+    glyphs = stats[1:, cv2.CC_STAT_AREA] >= 3
     fill_ratio = shape_mask.sum() / max(1, h * w)
-    return "text" if fill_ratio < 0.6 else "shape"
+    return "text" if int(glyphs.sum()) >= 3 and fill_ratio < 0.6 else "shape"
