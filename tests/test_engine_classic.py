@@ -217,27 +217,6 @@ def test_fewer_elements_than_layers_gives_empty_top_layers() -> None:
     assert_exact(stack, image)
 
 
-def test_a_broken_colour_fringe_stays_with_its_shape() -> None:
-    # Generated and compressed images put a fringe of off colours around dark shapes; where the
-    # unmixing cannot explain a piece of it, that piece must go with its shape, not to a layer of specks.
-    image = Image.new("RGB", (400, 300), (250, 215, 40))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse([60, 60, 200, 200], fill=(10, 10, 10))
-    draw.rectangle([260, 90, 360, 190], fill=(10, 10, 10))
-    for degrees in range(0, 360, 15):
-        x, y = 130 + 72 * np.cos(np.radians(degrees)), 130 + 72 * np.sin(np.radians(degrees))
-        draw.rectangle([x - 1, y - 1, x + 1, y + 1], fill=(230, 90, 20))
-    stack = ClassicEngine().decompose(image, 5)
-    alphas = element_alpha(stack)
-    disc, square = owner_of(stack, 130, 130), owner_of(stack, 140, 310)
-    assert disc != square
-    fringe = (130, 202)  # (row, column) of the piece at 0 degrees
-    assert alphas[disc - 1][fringe] > 0
-    others = [i for i in range(1, len(stack)) if i not in (disc, square)]
-    assert all(alphas[i - 1].max() == 0 for i in others), "specks of the fringe got layers of their own"
-    assert_exact(stack, image)
-
-
 def test_plain_gradient_is_background_only() -> None:
     ramp = np.linspace(30, 220, 200).astype(np.uint8)
     image = Image.fromarray(np.dstack([np.tile(ramp, (100, 1))] * 3), "RGB")
