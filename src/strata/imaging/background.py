@@ -46,7 +46,11 @@ def estimate_background(image: np.ndarray, valid: np.ndarray | None = None) -> B
     small = _downscale(image, _MODEL_PIXELS)
     small_valid = np.ones(small.shape[:2], bool) if valid is None else _downscale_mask(valid, small.shape)
     border = _border(small_valid.shape) & small_valid
-    fits = [_fit(small, small_valid, seed, border) for seed in _seeds(small, small_valid, border)]
+    # Fits start from the dominant colours of the border strip and of the whole image. Both are fitted:
+    # on a gradient page the border's colour explains only a band of it, and the image's most frequent
+    # colour may be a large card's, so only the fitted models can be compared.
+    seeds = dominant_seeds(small, (border, small_valid), TOL)
+    fits = [_fit(small, small_valid, seed, border) for seed in seeds]
     fit = max(fits, key=lambda f: (f.at_border >= _MIN_BORDER, f.explained), default=None)
     if (
         fit is not None
@@ -86,15 +90,6 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     needs_inpainting = background.textured and covered.any()
     colour = inpaint(image, covered) if needs_inpainting else background.colour
     return np.where(covered[..., None], colour, image).astype(np.float32)
-
-
-def _seeds(small: np.ndarray, valid: np.ndarray, border: np.ndarray) -> list[np.ndarray]:
-    """The dominant colours of the border strip and of the whole image: where a page fit starts.
-
-    Both are fitted: on a gradient page the border's colour explains only a band of it, and the
-    image's most frequent colour may be a large card's, so only the fitted models can be compared.
-    """
-    return dominant_seeds(small, (border, valid), TOL)
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
