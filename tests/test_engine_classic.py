@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 import strata
 from strata.engines import get_engine
@@ -214,6 +215,63 @@ def test_fewer_elements_than_layers_gives_empty_top_layers() -> None:
     assert all(a.max() == 0 for a in alphas[2:])
     assert stack.names[2:] == ["empty 1", "empty 2", "empty 3"]
     assert stack.metadata["empty_layers"] == 3
+    assert_exact(stack, image)
+
+
+def test_a_broken_colour_fringe_stays_with_its_shape() -> None:
+    # Generated and compressed images put a fringe of off colours around dark shapes; where the
+    # unmixing cannot explain a piece of it, that piece must go with its shape, not to a layer of specks.
+    image = Image.new("RGB", (400, 300), (250, 215, 40))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([60, 60, 200, 200], fill=(10, 10, 10))
+    draw.rectangle([260, 90, 360, 190], fill=(10, 10, 10))
+    for degrees in range(0, 360, 15):
+        x, y = 130 + 72 * np.cos(np.radians(degrees)), 130 + 72 * np.sin(np.radians(degrees))
+        draw.rectangle([x - 1, y - 1, x + 1, y + 1], fill=(230, 90, 20))
+    stack = ClassicEngine().decompose(image, 5)
+    alphas = element_alpha(stack)
+    disc, square = owner_of(stack, 130, 130), owner_of(stack, 140, 310)
+    assert disc != square
+    fringe = (130, 202)  # (row, column) of the piece at 0 degrees
+    assert alphas[disc - 1][fringe] > 0
+    others = [i for i in range(1, len(stack)) if i not in (disc, square)]
+    assert all(alphas[i - 1].max() == 0 for i in others), "specks of the fringe got layers of their own"
+    assert_exact(stack, image)
+
+
+def test_counters_of_heavy_text_stay_open_in_chroma_noise() -> None:
+    # A generator's chroma noise in the small counters of a heavy face must not fill them.
+    image = Image.new("RGB", (420, 480), (250, 215, 40))
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 160), "eae", font=ImageFont.load_default(140), fill=(10, 10, 10), stroke_width=3)
+    pixels = np.asarray(image).astype(int)
+    dark = pixels.max(axis=-1) < 60
+    counters = ndimage.binary_erosion(ndimage.binary_fill_holes(dark) & ~dark, iterations=2)
+    assert counters.sum() > 200
+    noise = np.random.default_rng(3).integers(-35, 36, dark.shape)
+    pixels[..., 2] = np.where(counters, np.clip(pixels[..., 2] + noise, 0, 255), pixels[..., 2])
+    noisy = Image.fromarray(pixels.astype(np.uint8))
+    stack = ClassicEngine().decompose(noisy, 3)
+    ys, xs = np.nonzero(dark)
+    text = stack.arrays()[owner_of(stack, ys[0], xs[0])][..., 3]
+    assert (text[counters] == 0).mean() >= 0.8, "counters were filled"
+    assert_exact(stack, noisy)
+
+
+def test_a_pattern_of_dots_merges_with_itself_before_a_character() -> None:
+    image = Image.new("RGB", (600, 600), (250, 215, 40))
+    draw = ImageDraw.Draw(image)
+    for cx, cy in ((70, 150), (70, 450), (530, 150), (530, 450)):
+        draw.ellipse([cx - 50, cy - 50, cx + 50, cy + 50], fill=(10, 10, 10))
+    draw.rectangle([200, 300, 400, 450], fill=(10, 10, 10))  # a body ...
+    draw.ellipse([230, 160, 370, 310], fill=(240, 170, 180))  # ... a face on it ...
+    draw.rectangle([220, 140, 380, 190], fill=(20, 150, 80))  # ... and a hat
+    stack = ClassicEngine().decompose(image, 4)
+    character = owner_of(stack, 400, 300)
+    assert owner_of(stack, 230, 300) == character
+    dots = [owner_of(stack, y, x) for y, x in ((150, 70), (450, 70), (150, 530), (450, 530))]
+    assert character not in dots, "the character took in dots of its colour"
+    assert dots[0] == dots[1] and dots[2] == dots[3]
     assert_exact(stack, image)
 
 

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from strata.imaging.elements import framed, sharp_edges
+from strata.imaging.elements import Element, absorb_fragments, framed, sharp_edges
 
 
 def outline_of(mask: np.ndarray) -> np.ndarray:
@@ -35,3 +35,22 @@ def test_the_canvas_edge_closes_a_cut_circle_but_not_the_page_along_it() -> None
     found = framed(outline_of(circle | bar), kernel=5, min_area=200)
     assert found[100, 275:299].all()
     assert not found[190:, :].any() and not found[20, 20]
+
+
+def _element(top: int, left: int, alpha: np.ndarray, root: int) -> Element:
+    colour = np.full((*alpha.shape, 3), root / 10, np.float32)
+    return Element(top, left, alpha.astype(np.float32), colour, 1, "shape", root)
+
+
+def test_rim_fragments_join_the_element_they_touch_and_others_stay() -> None:
+    shape = _element(10, 10, np.ones((40, 40)), root=1)
+    touching = _element(50, 20, np.ones((2, 3)), root=2)  # the row just below the shape
+    apart = _element(80, 80, np.ones((2, 3)), root=3)  # a dot of its own
+    large = _element(10, 51, np.ones((40, 40)), root=4)  # touches the shape, but is no fragment
+    out = absorb_fragments([shape, touching, apart, large], pixels=100_000)
+    assert [e.root for e in out] == [1, 3, 4]
+    joined = out[0]
+    assert joined.box == (10, 10, 52, 50)
+    assert joined.alpha[40:42, 10:13].min() == 1.0 and joined.alpha[40:42, 13:].max() == 0.0
+    np.testing.assert_allclose(joined.colour[41, 11], 0.2)  # the fragment keeps its own colour
+    assert out[1] is apart and out[2] is large

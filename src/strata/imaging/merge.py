@@ -42,6 +42,10 @@ from strata.imaging.elements import KINDS, Element
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
 _KIND_PENALTY = 0.25
+#: Unlike layers cost more to merge: per unit of mean-colour distance (max channel), and per unit of
+#: log area ratio, so a pattern's dots join each other before they join a character of their colour.
+_COLOUR_PENALTY = 0.5
+_SIZE_PENALTY = 0.1
 #: Element layers (N − 1) from which large containers are split from their contents.
 NEST_FROM_SLOTS = 6
 #: A container is split from its contents only when it covers at least this fraction of the canvas.
@@ -68,8 +72,9 @@ def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: in
         if contents and len(containers) + len(contents) <= slots:
             layers = containers + contents
     layers = _premerge(layers, _MAX_UNITS)
+    paint = {id(e): _paint(e) for layer in layers for e in layer}
     while len(layers) > slots:
-        i, j = _closest_pair(layers, diagonal)
+        i, j = _closest_pair(layers, diagonal, paint)
         layers[i] = sorted(layers[i] + layers.pop(j), key=_paint_key)
     while len(layers) < slots:
         candidates = [i for i, layer in enumerate(layers) if len(_parts(layer)) > 1]
@@ -120,20 +125,35 @@ def _premerge(layers: list[list[Element]], limit: int) -> list[list[Element]]:
     return [[e for layer in keyed[i : i + size] for e in layer] for i in range(0, len(keyed), size)]
 
 
-def _closest_pair(layers: list[list[Element]], diagonal: float) -> tuple[int, int]:
-    """The pair to merge next: close, of one kind, and small (details join their neighbours first)."""
+def _closest_pair(
+    layers: list[list[Element]], diagonal: float, paint: dict[int, np.ndarray]
+) -> tuple[int, int]:
+    """The pair to merge next: close, alike, and small (details join their neighbours first).
+
+    ``paint`` holds each element's :func:`_paint` (by ``id``), for the layers' areas and mean colours.
+    """
     boxes = np.array([_box(layer) for layer in layers], np.float64)
     kinds = np.array([KINDS.index(_kind(layer)) for layer in layers])
-    area = np.array([sum(e.area for e in layer) for layer in layers])
+    sums = np.array([sum(paint[id(e)] for e in layer) for layer in layers])
+    area, colours = sums[:, 3], sums[:, :3] / np.maximum(sums[:, 3:], 1e-6)
     top, left, bottom, right = (boxes[:, k] for k in range(4))
     dy = np.maximum(0, np.maximum(top[:, None] - bottom[None, :], top[None, :] - bottom[:, None]))
     dx = np.maximum(0, np.maximum(left[:, None] - right[None, :], left[None, :] - right[:, None]))
     apart = np.hypot(dy, dx) / max(diagonal, 1.0) + _KIND_PENALTY * (kinds[:, None] != kinds[None, :])
+    apart += _COLOUR_PENALTY * np.abs(colours[:, None] - colours[None, :]).max(-1)
+    size = np.log(np.maximum(area, 1.0))
+    apart += _SIZE_PENALTY * np.abs(size[:, None] - size[None, :])
     smaller = np.sqrt(np.minimum(area[:, None], area[None, :]) / max(float(area.sum()), 1.0))
     cost = (apart + 0.05) * smaller
     np.fill_diagonal(cost, np.inf)
     i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
     return int(min(i, j)), int(max(i, j))
+
+
+def _paint(element: Element) -> np.ndarray:
+    """The element's alpha-weighted colour sum (3 values) and its area."""
+    weighted = (element.colour * element.alpha[..., None]).sum(axis=(0, 1))
+    return np.append(weighted, element.area)
 
 
 def _split(layer: list[Element]) -> list[list[Element]]:

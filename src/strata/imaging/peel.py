@@ -22,16 +22,24 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.ndimage import maximum
 
 from strata.imaging.alpha import projection_alpha
 from strata.imaging.background import inpaint
-from strata.imaging.elements import Element, classify, component_groups, fill_holes
+from strata.imaging.elements import FRAGMENT, GLYPH, Element, classify, component_groups, fill_holes
 from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
 _PAD = 3
 _MAX_LEVEL = 10
+#: Within a letter's counter, pixels this far from the page (or its mix with the fill) are content
+#: hidden by the letter; looser than SHAPE_TOL, so the chroma noise of a generated or compressed
+#: image does not fill counters.
+HOLE_TOL = 0.1
+#: A shape whose inscribed radius is below this fraction of its box's short side is drawn with
+#: strokes (a letter), not a body (a card): its small holes are counters, not text in the page colour.
+THIN = 0.25
 #: Groups smaller than this many pixels are taken as they are, without fitting.
 _SPECK = 48
 
@@ -124,7 +132,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         return
     colour, solid = fill
     reach = group if task.reach is None else group | task.reach
-    shape = _complete_shape(image, under, colour, solid, reach)
+    shape = _complete_shape(image, under, colour, solid, reach, ctx.image.shape[0])
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
     ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
@@ -167,33 +175,46 @@ def _flat_fill(
     return None
 
 
-def _mixes(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
+def _mixes(image: np.ndarray, under: np.ndarray, colour: np.ndarray, tol: float = SHAPE_TOL) -> np.ndarray:
     """Pixels explained as ``α colour + (1 − α) under`` for some α (anti-aliasing, not content)."""
     a = projection_alpha(image, under, colour)[..., None]
-    return max_diff(a * colour + (1 - a) * under, image) < SHAPE_TOL
+    return max_diff(a * colour + (1 - a) * under, image) < tol
 
 
 def _complete_shape(
-    image: np.ndarray, under: np.ndarray, colour: np.ndarray, solid: np.ndarray, group: np.ndarray
+    image: np.ndarray,
+    under: np.ndarray,
+    colour: np.ndarray,
+    solid: np.ndarray,
+    group: np.ndarray,
+    canvas_height: int,
 ) -> np.ndarray:
     """Fill holes that hide content (not glyph counters), then bites cut by overlapping elements.
 
     A hole is filled when most of it is content (neither the colour underneath nor its anti-aliased
-    mix with the fill), or when it is tiny next to its shape (text in the page colour on a card). A
-    letter's counter is neither, so text keeps its counters transparent.
+    mix with the fill), or when it is tiny next to a solid shape (text in the page colour on a card).
+    A letter's counter is neither: a letter is thin (strokes, not a body) and no taller than a glyph,
+    so its small counters stay open, and only clear content (:data:`HOLE_TOL`, not the chroma noise of a
+    generated or compressed image) fills them.
     """
     filled = fill_holes(solid)
     holes = filled & ~solid
     if not holes.any():
         return _convex_completion(filled, group)
     count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
-    _, shapes = cv2.connectedComponents(filled.astype(np.uint8), connectivity=8)
-    size = np.bincount(labels.ravel(), minlength=count)
-    content = np.bincount(labels[holes & ~_mixes(image, under, colour)], minlength=count)
+    shapes_count, shapes, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
+    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
+    radius = np.asarray(maximum(depth, shapes, np.arange(shapes_count)))
     owner = np.zeros(count, np.int64)
     owner[labels[holes]] = shapes[holes]
-    owner_size = np.bincount(shapes.ravel())[owner]
-    keep = (content > 0.5 * size) | (size < 0.03 * owner_size)
+    # A letter: drawn with strokes, not a body, and no taller than a glyph (a lattice panel is).
+    letter = radius < THIN * stats[:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1].min(axis=1)
+    letter &= stats[:, cv2.CC_STAT_HEIGHT] <= GLYPH * canvas_height
+    size = np.bincount(labels.ravel(), minlength=count)
+    strict = np.bincount(labels[holes & ~_mixes(image, under, colour)], minlength=count)
+    loose = np.bincount(labels[holes & ~_mixes(image, under, colour, HOLE_TOL)], minlength=count)
+    tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]
+    keep = np.where(letter[owner], loose > 0.5 * size, (strict > 0.5 * size) | tiny)
     keep[0] = False
     return _convex_completion(solid | keep[labels], group)
 
@@ -284,7 +305,8 @@ def _complex_element(
             Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, level, "photo", root)
         )
     rest = body & ~np.isin(labels, big)
-    if rest.sum() >= ctx.min_area:
+    # A few scattered pixels are noise at the photo's rim, not a text block: they stay in the page.
+    if rest.sum() >= max(ctx.min_area, FRAGMENT * ctx.image.shape[0] * ctx.image.shape[1]):
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )

@@ -19,7 +19,7 @@ from scipy.ndimage import find_objects
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from strata.imaging.elements import Element
+from strata.imaging.elements import Element, merged
 
 #: Letter height, as a fraction of the canvas's short side.
 MIN_HEIGHT, MAX_HEIGHT = 0.01, 0.3
@@ -139,24 +139,9 @@ def one_per_line(elements: list[Element], lines: np.ndarray, roots: int) -> list
     for members in by_line.values():
         top_level = [e for e in members if e.depth == 1]
         if top_level:  # what lies on a dropped sliver goes with it
-            kept.append(_merged(top_level) if len(top_level) > 1 else top_level[0])
+            kept.append(merged(top_level, "text") if len(top_level) > 1 else top_level[0])
             kept += [e for e in members if e.depth > 1]
     return kept
-
-
-def _merged(elements: list[Element]) -> Element:
-    """One text element holding the disjoint top-level ``elements`` of a line."""
-    top, left = min(e.top for e in elements), min(e.left for e in elements)
-    bottom, right = max(e.box[2] for e in elements), max(e.box[3] for e in elements)
-    alpha = np.zeros((bottom - top, right - left), np.float32)
-    colour = np.zeros((*alpha.shape, 3), np.float32)
-    for element in elements:
-        e_top, e_left, e_bottom, e_right = element.box
-        where = (slice(e_top - top, e_bottom - top), slice(e_left - left, e_right - left))
-        mine = element.alpha > alpha[where]
-        alpha[where] = np.where(mine, element.alpha, alpha[where])
-        colour[where] = np.where(mine[..., None], element.colour, colour[where])
-    return Element(top, left, alpha, colour, 1, "text", elements[0].root)
 
 
 def search_factor(height: int, width: int) -> float:
