@@ -230,18 +230,8 @@ def _overhang(layer: list[Element]) -> list[Element] | None:
 
 
 def _with_contents(element: Element, layer: list[Element]) -> list[Element]:
-    """``element`` and the deeper elements of the layer whose boxes lie inside its box."""
-    top, left, bottom, right = element.box
-    inside = [
-        e
-        for e in layer
-        if e.depth > element.depth
-        and top <= e.box[0]
-        and left <= e.box[1]
-        and e.box[2] <= bottom
-        and e.box[3] <= right
-    ]
-    return [element, *inside]
+    """``element`` and the deeper elements of the layer lying mostly on it."""
+    return [element, *(e for e in layer if e.depth > element.depth and _outside(e, [element]) < 0.5)]
 
 
 def _outside(element: Element, heads: list[Element]) -> float:

@@ -40,6 +40,10 @@ HOLE_TOL = 0.1
 #: A shape whose inscribed radius is below this fraction of its box's short side is drawn with
 #: strokes (a letter), not a body (a card): its small holes are counters, not text in the page colour.
 THIN = 0.25
+#: A flat part of a photo-like group filling this much of its box is a card with a corner hidden.
+BOX_FILL = 0.7
+#: Flat parts (cards, circles) taken out of one photo-like group, largest first.
+_MAX_FLAT_PARTS = 4
 #: Groups smaller than this many pixels are taken as they are, without fitting.
 _SPECK = 48
 
@@ -271,18 +275,23 @@ def _complex_element(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Make the group's large connected parts photo elements, and the scattered rest one more.
 
-    A large compact flat shape touching the photo (a badge, a circle) is returned to be peeled as its
-    own element. When the photo bites into its hull, the shape lies under the photo: the photo goes
-    one level up and the photo's pixels are returned as where the shape may be completed. Otherwise
-    the shape lies on the photo, which is completed under it (convex hull, inpainted colour).
-    Scattered small parts (glyphs of a text block on a photo-like region) stay in a single element.
+    Large compact flat shapes in the group (a badge, a circle, cards overlapping each other) are
+    returned to be peeled as elements of their own. When the largest photo bites into such a shape's
+    hull, the shape lies under the photo: the photo goes one level up and its pixels are returned as
+    where the shape may be completed. The photo is completed under the other shapes, which lie on it
+    (convex hull, inpainted colour). Scattered small parts (glyphs of a text block on a photo-like
+    region) stay in a single element.
     """
-    flat = _compact_flat_part(image, group)
-    # The flat part's anti-aliased rim goes with it, not with the photo.
-    flat |= cv2.dilate(flat.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & group
+    parts: list[np.ndarray] = []
+    flat = np.zeros_like(group)
+    while len(parts) < _MAX_FLAT_PARTS and (part := _compact_flat_part(image, group & ~flat, flat)).any():
+        # The flat part's anti-aliased rim goes with it, not with the photo.
+        part = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & group & ~flat
+        parts.append(part)
+        flat |= part
     body = group & ~flat
     if not body.any():
-        body, flat = group, np.zeros_like(group)
+        body, flat, parts = group, np.zeros_like(group), []
     _, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
     largest = stats[order[0], cv2.CC_STAT_AREA]
@@ -294,13 +303,17 @@ def _complex_element(
         region = fill_holes(labels[crop] == label)
         colour = image[crop].copy()
         level = depth
-        if rank == 0 and flat.any():
-            hidden = _convex_completion(region, region | flat[crop]) & ~region
+        if rank == 0 and parts:
+            photo = labels == label
+            on = flat.copy()
+            for part in parts:
+                if _under_photo(part, photo):
+                    on &= ~part
+                    reach, level = photo, depth + 1
+            hidden = _convex_completion(region, region | on[crop]) & ~region
             if hidden.any():
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
             region |= hidden
-            reach = _under_photo(flat, labels == label)
-            level = depth if reach is None else depth + 1
         ctx.elements.append(
             Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, level, "photo", root)
         )
@@ -313,19 +326,21 @@ def _complex_element(
     return flat, reach
 
 
-def _under_photo(flat: np.ndarray, photo: np.ndarray) -> np.ndarray | None:
-    """The photo's pixels when they bite into the flat shape's hull (the shape lies under it)."""
+def _under_photo(flat: np.ndarray, photo: np.ndarray) -> bool:
+    """Whether the photo bites into the flat shape's hull (the shape lies under it)."""
     contours, _ = cv2.findContours(flat.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
-        return None
+        return False
     hull = np.zeros(flat.shape, np.uint8)
     cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
-    bite = int((hull.astype(bool) & photo).sum())
-    return photo if bite >= 0.02 * flat.sum() else None
+    return int((hull.astype(bool) & photo).sum()) >= 0.02 * flat.sum()
 
 
-def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """The largest flat-colour, nearly convex component of a complex group (or nothing)."""
+def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """The largest flat-colour, nearly convex component of a complex group (or nothing).
+
+    Its holes are what lies on it, also where a part ``taken`` before (a card over its corner) closes them.
+    """
     none = np.zeros_like(group)
     if group.sum() < 2000:
         return none
@@ -335,12 +350,14 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray) -> np.ndarray:
     if count <= 1:
         return none
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    part = fill_holes(labels == largest)
+    part = fill_holes((labels == largest) | taken) & ~taken
     if part.sum() < max(400, 0.02 * group.sum()):
         return none
     contours, _ = cv2.findContours(part.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull_area = cv2.contourArea(cv2.convexHull(max(contours, key=cv2.contourArea)))
-    return part if part.sum() >= 0.9 * hull_area else none
+    largest_contour = max(contours, key=cv2.contourArea)
+    hull_area = cv2.contourArea(cv2.convexHull(largest_contour))
+    _, _, w, h = cv2.boundingRect(largest_contour)
+    return part if part.sum() >= 0.9 * hull_area or part.sum() >= BOX_FILL * w * h else none
 
 
 def _split_by_contact(candidates: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
