@@ -275,6 +275,34 @@ def test_a_pattern_of_dots_merges_with_itself_before_a_character() -> None:
     assert_exact(stack, image)
 
 
+def overlapping_cards(photo_size: tuple[int, int]) -> Image.Image:
+    """A photo, a dark card over its corner, and a light card over the dark card's corner."""
+    image = Image.new("RGB", (600, 420), (240, 240, 245))
+    image.paste(photo_page(photo_size, seed=4), (20, 20))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([250, 180, 450, 380], radius=12, fill=(80, 50, 50))
+    draw.rounded_rectangle([400, 60, 580, 240], radius=12, fill=(214, 222, 170))
+    return image
+
+
+@pytest.mark.parametrize("photo_size", [(300, 260), (120, 100)], ids=["photo-like group", "flat group"])
+def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[int, int]) -> None:
+    # The lower card is completed under the upper one, so the upper card's corner was peeled as the
+    # lower card's content; it must stay with its own card. With a large photo beside them the whole
+    # group is photo-like, and both cards must still be taken out of it as flat shapes.
+    image = overlapping_cards(photo_size)
+    stack = ClassicEngine().decompose(image, 4)
+    arrays = stack.arrays()
+    photo, lower, upper = owner_of(stack, 60, 60), owner_of(stack, 330, 300), owner_of(stack, 100, 500)
+    assert len({photo, lower, upper}) == 3
+    assert stack.names[lower].startswith("shape") and stack.names[upper].startswith("shape")
+    assert owner_of(stack, 220, 420) == upper, "the upper card's corner went to the card under it"
+    opaque = arrays[upper][..., 3] == 255
+    assert opaque.sum() > 0.95 * 180 * 180
+    assert np.abs(arrays[upper][opaque][:, :3].astype(int) - (214, 222, 170)).max() <= 2
+    assert_exact(stack, image)
+
+
 def test_plain_gradient_is_background_only() -> None:
     ramp = np.linspace(30, 220, 200).astype(np.uint8)
     image = Image.fromarray(np.dstack([np.tile(ramp, (100, 1))] * 3), "RGB")

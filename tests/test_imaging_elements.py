@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from strata.imaging.elements import Element, absorb_fragments, framed, sharp_edges
+from strata.imaging.elements import Element, absorb_fragments, framed, rejoin_pieces, sharp_edges
 
 
 def outline_of(mask: np.ndarray) -> np.ndarray:
@@ -54,3 +54,18 @@ def test_rim_fragments_join_the_element_they_touch_and_others_stay() -> None:
     assert joined.alpha[40:42, 10:13].min() == 1.0 and joined.alpha[40:42, 13:].max() == 0.0
     np.testing.assert_allclose(joined.colour[41, 11], 0.2)  # the fragment keeps its own colour
     assert out[1] is apart and out[2] is large
+
+
+def test_a_piece_cut_off_by_a_rim_rejoins_its_shape_across_the_gap() -> None:
+    upper = _element(0, 40, np.ones((40, 40)), root=1)
+    upper.alpha[17:, :23] = 0  # its corner lies over the lower card ...
+    lower = _element(20, 0, np.ones((60, 60)), root=2)
+    corner = _element(20, 40, np.ones((20, 20)), root=2)  # ... peeled as that card's content,
+    corner.depth, corner.colour[:] = 2, 0.1  # kept apart from its card by a rim 3 pixels wide
+    other = _element(60, 60, np.ones((10, 10)), root=2)  # content of another colour stays
+    other.depth, other.colour[:] = 2, 0.9
+    out = rejoin_pieces([upper, lower, corner, other])
+    assert [e.root for e in out] == [1, 2, 2]
+    assert out[0].box == (0, 40, 40, 80) and out[0].alpha.min() == 1.0  # the gap is closed
+    np.testing.assert_allclose(out[0].colour, 0.1, atol=1e-6)
+    assert out[1] is lower and out[2] is other

@@ -76,7 +76,7 @@ from strata.engines.base import (
 from strata.errors import Cancelled
 from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
 from strata.imaging.decode import open_image
-from strata.imaging.elements import Element, absorb_fragments, framed, sharp_edges
+from strata.imaging.elements import Element, absorb_fragments, framed, rejoin_pieces, sharp_edges
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
@@ -140,7 +140,7 @@ class ClassicEngine:
         run.start(0.2, "elements")
         elements = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
-        elements = absorb_fragments(elements, height * width)
+        elements = absorb_fragments(rejoin_pieces(elements), height * width)
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")

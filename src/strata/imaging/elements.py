@@ -12,7 +12,7 @@ one group, which the recursive extraction (:mod:`strata.imaging.peel`) then take
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +26,10 @@ GLYPH = 0.2
 #: element of another component is a fragment of that element's rim (a fringe the unmixing did not
 #: explain: a compression halo, a colour fringe), not something a designer drew on its own.
 FRAGMENT = 2e-4
+#: A flat piece of a shape cut off by another shape's rim lies at most this many pixels from the
+#: rest of its shape, and has its fill within this max-channel distance.
+PIECE_GAP = 3
+PIECE_TOL = 0.035
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
@@ -81,21 +85,66 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
     """
     roots = Counter(e.root for e in elements)
     small = [i for i, e in enumerate(elements) if roots[e.root] == 1 and e.area <= FRAGMENT * pixels]
+    owners = _owners(elements, small, lambda i, j: elements[j].area > elements[i].area, reach=1)
+    return [merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)]
+
+
+def rejoin_pieces(elements: list[Element]) -> list[Element]:
+    """Flat pieces cut off a shape by the rim of the shape under it rejoin their shape.
+
+    A card over another card's corner: the lower card is completed under it, so the corner of the
+    upper card is peeled as content of the lower one, kept apart from the rest of its card by the
+    lower card's anti-aliased rim (at most :data:`PIECE_GAP` pixels wide). A piece is a shape lying
+    on another, of the fill (within :data:`PIECE_TOL`) of a larger shape of another component that
+    it nearly touches: it joins that shape, and the gap between them is closed with the fill.
+    """
+    fills = [_fill(e) for e in elements]
+
+    def joins(i: int, j: int) -> bool:
+        piece, shape = elements[i], elements[j]
+        return (
+            shape.root != piece.root
+            and shape.kind == "shape"
+            and shape.area > piece.area
+            and fills[j] is not None
+            and float(np.abs(fills[i] - fills[j]).max()) <= PIECE_TOL
+        )
+
+    pieces = [i for i, e in enumerate(elements) if e.depth > 1 and e.kind == "shape" and fills[i] is not None]
+    owners = _owners(elements, pieces, joins, reach=PIECE_GAP + 1)
+    return [
+        _closed(merged(group, group[0].kind), PIECE_GAP) if len(group) > 1 else group[0]
+        for group in _gather(elements, owners)
+    ]
+
+
+def _owners(
+    elements: list[Element], candidates: list[int], joins: Callable[[int, int], bool], reach: int
+) -> list[int]:
+    """For each element, the index of the element it joins (its own if none).
+
+    A candidate ``i`` joins the element ``j`` with ``joins(i, j)`` that has most pixels within
+    ``reach`` pixels of it (1: touching); smallest candidates first.
+    """
     boxes = np.array([e.box for e in elements])
     owner = list(range(len(elements)))
-    for i in sorted(small, key=lambda i: elements[i].area):
+    for i in sorted(candidates, key=lambda i: elements[i].area):
         top, left, bottom, right = elements[i].box
         near = np.flatnonzero(
-            (boxes[:, 0] <= bottom) & (boxes[:, 2] >= top) & (boxes[:, 1] <= right) & (boxes[:, 3] >= left)
+            (boxes[:, 0] <= bottom + reach)
+            & (boxes[:, 2] >= top - reach)
+            & (boxes[:, 1] <= right + reach)
+            & (boxes[:, 3] >= left - reach)
         )
-        contact = {
-            int(j): _contact(elements[i], elements[j])
-            for j in near
-            if owner[j] == j and elements[j].area > elements[i].area
-        }
+        contact = {int(j): _contact(elements[i], elements[j], reach) for j in near if owner[j] == j and joins(i, j)}
         best = max(contact, key=lambda j: contact[j], default=None)
         if best is not None and contact[best] > 0:
             owner[i] = best
+    return owner
+
+
+def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
+    """Elements grouped under their final owner (first in each group), in the owners' order."""
     members = {j: [e] for j, e in enumerate(elements) if owner[j] == j}
     for i, element in enumerate(elements):
         j = i
@@ -103,19 +152,42 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
             j = owner[j]
         if j != i:
             members[j].append(element)
-    return [group[0] if len(group) == 1 else merged(group, group[0].kind) for group in members.values()]
+    return list(members.values())
 
 
-def _contact(fragment: Element, other: Element) -> int:
-    """Pixels of ``other`` within one pixel (8-neighbourhood) of ``fragment``."""
-    top, left, bottom, right = fragment.box
-    ring = cv2.dilate(np.pad(fragment.alpha > 0, 1).astype(np.uint8), np.ones((3, 3), np.uint8))
+def _contact(element: Element, other: Element, reach: int) -> int:
+    """Pixels of ``other`` within ``reach`` pixels (a square neighbourhood) of ``element``."""
+    top, left, bottom, right = element.box
+    size = 2 * reach + 1
+    ring = cv2.dilate(np.pad(element.alpha > 0, reach).astype(np.uint8), np.ones((size, size), np.uint8))
     t, lf, b, r = other.box
-    t0, l0, b0, r0 = max(t, top - 1), max(lf, left - 1), min(b, bottom + 1), min(r, right + 1)
+    t0, l0, b0, r0 = max(t, top - reach), max(lf, left - reach), min(b, bottom + reach), min(r, right + reach)
     if t0 >= b0 or l0 >= r0:
         return 0
-    near = ring[t0 - top + 1 : b0 - top + 1, l0 - left + 1 : r0 - left + 1].astype(bool)
+    near = ring[t0 - top + reach : b0 - top + reach, l0 - left + reach : r0 - left + reach].astype(bool)
     return int((near & (other.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf] > 0)).sum())
+
+
+def _fill(element: Element) -> np.ndarray | None:
+    """The mean colour of the element's opaque pixels, or None where it has none or is not flat."""
+    opaque = element.alpha >= 1.0
+    if opaque.sum() < 9:
+        return None
+    colours = element.colour[opaque]
+    mean = colours.mean(axis=0)
+    return mean if float(np.abs(colours - mean).max()) <= PIECE_TOL else None
+
+
+def _closed(element: Element, gap: int) -> Element:
+    """The element with gaps up to ``gap`` pixels wide between its opaque parts filled, opaque."""
+    size = 2 * gap + 1
+    opaque = (element.alpha >= 1.0).astype(np.uint8)
+    closed = cv2.morphologyEx(np.pad(opaque, size), cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
+    gaps = closed[size:-size, size:-size].astype(bool) & (element.alpha < 1.0)
+    fill = element.colour[element.alpha >= 1.0].mean(axis=0)
+    element.alpha[gaps] = 1.0
+    element.colour[gaps] = fill
+    return element
 
 
 @dataclass(frozen=True)
