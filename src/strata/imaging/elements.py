@@ -86,7 +86,9 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
     roots = Counter(e.root for e in elements)
     small = [i for i, e in enumerate(elements) if roots[e.root] == 1 and e.area <= FRAGMENT * pixels]
     owners = _owners(elements, small, lambda i, j: elements[j].area > elements[i].area, reach=1)
-    return [merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)]
+    return [
+        merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)
+    ]
 
 
 def rejoin_pieces(elements: list[Element]) -> list[Element]:
@@ -101,13 +103,14 @@ def rejoin_pieces(elements: list[Element]) -> list[Element]:
     fills = [_fill(e) for e in elements]
 
     def joins(i: int, j: int) -> bool:
-        piece, shape = elements[i], elements[j]
+        piece, shape, piece_fill, shape_fill = elements[i], elements[j], fills[i], fills[j]
         return (
             shape.root != piece.root
             and shape.kind == "shape"
             and shape.area > piece.area
-            and fills[j] is not None
-            and float(np.abs(fills[i] - fills[j]).max()) <= PIECE_TOL
+            and piece_fill is not None
+            and shape_fill is not None
+            and float(np.abs(piece_fill - shape_fill).max()) <= PIECE_TOL
         )
 
     pieces = [i for i, e in enumerate(elements) if e.depth > 1 and e.kind == "shape" and fills[i] is not None]
@@ -136,7 +139,11 @@ def _owners(
             & (boxes[:, 1] <= right + reach)
             & (boxes[:, 3] >= left - reach)
         )
-        contact = {int(j): _contact(elements[i], elements[j], reach) for j in near if owner[j] == j and joins(i, j)}
+        contact = {
+            j: _contact(elements[i], elements[j], reach)
+            for j in map(int, near)
+            if owner[j] == j and joins(i, j)
+        }
         best = max(contact, key=lambda j: contact[j], default=None)
         if best is not None and contact[best] > 0:
             owner[i] = best
