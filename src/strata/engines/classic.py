@@ -34,7 +34,15 @@ Policies (what a user can rely on):
   is peeled against the photo itself, so its counters stay open; what is left of its outline or glow
   stays in the page.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
-  neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds).
+  neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds),
+  alike first (mean colour and log area), so a pattern's dots join each other before a character.
+* **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
+  corner, peeled as content of the card completed under it, rejoins it
+  (:func:`~strata.imaging.elements.rejoin_pieces`).
+  A photo-like region gives up each of its large flat shapes (up to four), not only the largest. A fringe
+  piece the unmixing cannot explain (at most 0.02 % of the canvas) stays with the shape it touches
+  (:func:`~strata.imaging.elements.absorb_fragments`), and a photo's few scattered leftover pixels stay in
+  the page.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
   what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
   apart. When no layer has two parts, spare layers go first to elements that only partly overlap the
