@@ -100,20 +100,19 @@ def rejoin_pieces(elements: list[Element]) -> list[Element]:
     on another, of the fill (within :data:`PIECE_TOL`) of a larger shape of another component that
     it nearly touches: it joins that shape, and the gap between them is closed with the fill.
     """
-    fills = [_fill(e) for e in elements]
+    fills = [_fill(e) if e.kind == "shape" else None for e in elements]
 
     def joins(i: int, j: int) -> bool:
         piece, shape, piece_fill, shape_fill = elements[i], elements[j], fills[i], fills[j]
         return (
             shape.root != piece.root
-            and shape.kind == "shape"
             and shape.area > piece.area
             and piece_fill is not None
             and shape_fill is not None
             and float(np.abs(piece_fill - shape_fill).max()) <= PIECE_TOL
         )
 
-    pieces = [i for i, e in enumerate(elements) if e.depth > 1 and e.kind == "shape" and fills[i] is not None]
+    pieces = [i for i, e in enumerate(elements) if e.depth > 1 and fills[i] is not None]
     owners = _owners(elements, pieces, joins, reach=PIECE_GAP + 1)
     return [
         _closed(merged(group, group[0].kind), PIECE_GAP) if len(group) > 1 else group[0]

@@ -72,7 +72,7 @@ def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: in
         if contents and len(containers) + len(contents) <= slots:
             layers = containers + contents
     layers = _premerge(layers, _MAX_UNITS)
-    paint = {id(e): _paint(e) for layer in layers for e in layer}
+    paint = {id(e): _paint(e) for layer in layers for e in layer} if len(layers) > slots else {}
     while len(layers) > slots:
         i, j = _closest_pair(layers, diagonal, paint)
         layers[i] = sorted(layers[i] + layers.pop(j), key=_paint_key)
@@ -152,7 +152,7 @@ def _closest_pair(
 
 def _paint(element: Element) -> np.ndarray:
     """The element's alpha-weighted colour sum (3 values) and its area."""
-    weighted = (element.colour * element.alpha[..., None]).sum(axis=(0, 1))
+    weighted = np.einsum("hwc,hw->c", element.colour, element.alpha)
     return np.append(weighted, element.area)
 
 

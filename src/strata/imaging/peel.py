@@ -174,15 +174,21 @@ def _flat_fill(
     total = int(group.sum())
     if count >= 0.3 * total:
         return colour, solid
-    if count >= 0.08 * total and (group & _mixes(image, under, colour)).sum() >= 0.7 * total:
+    if (
+        count >= 0.08 * total
+        and (group & (_mix_error(image, under, colour) < SHAPE_TOL)).sum() >= 0.7 * total
+    ):
         return colour, solid
     return None
 
 
-def _mixes(image: np.ndarray, under: np.ndarray, colour: np.ndarray, tol: float = SHAPE_TOL) -> np.ndarray:
-    """Pixels explained as ``α colour + (1 − α) under`` for some α (anti-aliasing, not content)."""
+def _mix_error(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """How far each pixel is from ``α colour + (1 − α) under`` for the best α (0: anti-aliasing, not content).
+
+    Any matching (..., 3) arrays: whole crops or a list of pixels.
+    """
     a = projection_alpha(image, under, colour)[..., None]
-    return max_diff(a * colour + (1 - a) * under, image) < tol
+    return max_diff(a * colour + (1 - a) * under, image)
 
 
 def _complete_shape(
@@ -215,8 +221,9 @@ def _complete_shape(
     letter = radius < THIN * stats[:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1].min(axis=1)
     letter &= stats[:, cv2.CC_STAT_HEIGHT] <= GLYPH * canvas_height
     size = np.bincount(labels.ravel(), minlength=count)
-    strict = np.bincount(labels[holes & ~_mixes(image, under, colour)], minlength=count)
-    loose = np.bincount(labels[holes & ~_mixes(image, under, colour, HOLE_TOL)], minlength=count)
+    error, hole_labels = _mix_error(image[holes], under[holes], colour[holes]), labels[holes]
+    strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
+    loose = np.bincount(hole_labels[error >= HOLE_TOL], minlength=count)
     tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]
     keep = np.where(letter[owner], loose > 0.5 * size, (strict > 0.5 * size) | tiny)
     keep[0] = False
