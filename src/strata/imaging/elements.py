@@ -130,6 +130,7 @@ def _owners(
     """
     boxes = np.array([e.box for e in elements])
     owner = list(range(len(elements)))
+    size = 2 * reach + 1
     for i in sorted(candidates, key=lambda i: elements[i].area):
         top, left, bottom, right = elements[i].box
         near = np.flatnonzero(
@@ -138,8 +139,10 @@ def _owners(
             & (boxes[:, 1] <= right + reach)
             & (boxes[:, 3] >= left - reach)
         )
+        alpha = np.pad(elements[i].alpha > 0, reach).astype(np.uint8)
+        ring = cv2.dilate(alpha, np.ones((size, size), np.uint8)).astype(bool)
         contact = {
-            j: _contact(elements[i], elements[j], reach)
+            j: _contact(ring, top - reach, left - reach, elements[j])
             for j in map(int, near)
             if owner[j] == j and joins(i, j)
         }
@@ -161,16 +164,14 @@ def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
     return list(members.values())
 
 
-def _contact(element: Element, other: Element, reach: int) -> int:
-    """Pixels of ``other`` within ``reach`` pixels (a square neighbourhood) of ``element``."""
-    top, left, bottom, right = element.box
-    size = 2 * reach + 1
-    ring = cv2.dilate(np.pad(element.alpha > 0, reach).astype(np.uint8), np.ones((size, size), np.uint8))
+def _contact(ring: np.ndarray, top: int, left: int, other: Element) -> int:
+    """Pixels of ``other`` inside ``ring`` (a mask whose box starts at ``top``, ``left``)."""
+    bottom, right = top + ring.shape[0], left + ring.shape[1]
     t, lf, b, r = other.box
-    t0, l0, b0, r0 = max(t, top - reach), max(lf, left - reach), min(b, bottom + reach), min(r, right + reach)
+    t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
     if t0 >= b0 or l0 >= r0:
         return 0
-    near = ring[t0 - top + reach : b0 - top + reach, l0 - left + reach : r0 - left + reach].astype(bool)
+    near = ring[t0 - top : b0 - top, l0 - left : r0 - left]
     return int((near & (other.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf] > 0)).sum())
 
 
@@ -185,7 +186,7 @@ def _fill(element: Element) -> np.ndarray | None:
 
 
 def _closed(element: Element, gap: int) -> Element:
-    """The element with gaps up to ``gap`` pixels wide between its opaque parts filled, opaque."""
+    """The element with gaps narrower than 2 × ``gap`` + 1 between its opaque parts filled with its fill."""
     size = 2 * gap + 1
     opaque = (element.alpha >= 1.0).astype(np.uint8)
     closed = cv2.morphologyEx(np.pad(opaque, size), cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
