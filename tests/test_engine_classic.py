@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,29 @@ def test_tiny_and_flat_images() -> None:
         stack = ClassicEngine().decompose(image, 3)
         assert len(stack) == 3
         assert_exact(stack, image)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (1, 400), (600, 2), (3, 3)])
+def test_tiny_and_thin_images_with_content(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(size))
+    image = Image.fromarray(rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8), "RGB")
+    for layers in (2, 4):
+        assert_exact(ClassicEngine().decompose(image, layers), image)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("size", [(4, 100_000), (100_000, 4)], ids=["tall", "wide"])
+def test_a_long_strip_is_decomposed_in_seconds(size: tuple[int, int]) -> None:
+    """Kernels scaled by the long side alone made a 0.4 MP strip dilate for hours."""
+    image = Image.new("RGB", size, (230, 230, 250))
+    draw = ImageDraw.Draw(image)
+    for offset in range(0, max(size), 333):
+        box = [0, offset, 1, offset + 3] if size[0] < size[1] else [offset, 0, offset + 3, 1]
+        draw.rectangle(box, fill=(200, 20, 20))
+    start = time.perf_counter()
+    stack = ClassicEngine().decompose(image, 4)
+    assert time.perf_counter() - start < 20
+    assert_exact(stack, image)
 
 
 def test_background_is_completed_under_elements(poster: Image.Image, poster_stack: strata.LayerStack) -> None:

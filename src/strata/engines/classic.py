@@ -105,6 +105,10 @@ BACKDROP_SHAPE = 0.9
 FRAMED_AREA = 0.003
 #: A step between neighbouring pixels this large (max channel) is an element's outline on a photo page.
 EDGE_STEP = 0.08
+#: Grouping and outline kernels scale with the canvas's long side, taken as at most this many times
+#: its short side: on a 4 × 100000 strip a kernel of 2 % of the long side would be 2001 pixels wide
+#: and the dilation would run for hours.
+MAX_ASPECT = 8
 
 
 class ClassicEngine:
@@ -188,12 +192,13 @@ class ClassicEngine:
 def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | None) -> list[Element]:
     """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`)."""
     height, width = rgb.shape[:2]
+    side = min(max(height, width), MAX_ASPECT * min(height, width))
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
     foreground = max_diff(rgb, background.colour) > tol
     lines = np.zeros(foreground.shape, np.int32)
     if textured:
-        kernel = max(3, round(0.01 * max(height, width))) | 1
+        kernel = max(3, round(0.01 * side)) | 1
         foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
         lines = on_page(text_lines(rgb), foreground)
         foreground = without_halo(foreground, lines > 0, kernel)
@@ -205,7 +210,7 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         tol=tol,
         min_area=max(6, round(height * width * 4e-6)) * (4 if textured else 1),
         max_groups=150,
-        max_kernel=max(3, round(0.02 * max(height, width))),
+        max_kernel=max(3, round(0.02 * side)),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
     )
     if lines.any():

@@ -34,6 +34,8 @@ MAX_STROKE = 0.4
 SEARCH_PIXELS = 600_000
 #: A line whose surroundings are at least this much foreground lies on an element (text on a card).
 ON_ELEMENT = 0.8
+#: A copy narrower than this in either direction holds no line of letters (and MSER needs 3 × 3).
+MIN_SEARCH_SIDE = 3
 #: Candidate regions considered per image: past it the image is noise, not a poster.
 MAX_CANDIDATES = 3000
 
@@ -60,7 +62,10 @@ def text_lines(image: np.ndarray) -> np.ndarray:
     """
     height, width = image.shape[:2]
     factor = search_factor(height, width)
-    small = cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
+    size = (round(width * factor), round(height * factor))
+    if min(size) < MIN_SEARCH_SIDE:
+        return np.zeros((height, width), np.int32)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
     labels = np.zeros(rgb.shape[:2], np.int32)
     letters = _candidates(rgb)
