@@ -299,6 +299,25 @@ def test_a_pattern_of_dots_merges_with_itself_before_a_character() -> None:
     assert_exact(stack, image)
 
 
+def test_the_words_of_a_title_are_one_layer_and_columns_are_not() -> None:
+    # The word space of a large title is wider than the letter-grouping reach (2 % of the long side).
+    image = Image.new("RGB", (900, 520), (168, 132, 158))
+    draw = ImageDraw.Draw(image)
+    draw.text((160, 60), "Fresh Picks", font=ImageFont.load_default(110), fill=(50, 20, 40))
+    for x, word in ((60, "Left"), (620, "Right")):
+        draw.text((x, 380), word, font=ImageFont.load_default(60), fill=(50, 20, 40))
+    stack = ClassicEngine().decompose(image, 6)
+    dark = np.asarray(image).max(axis=-1) < 90
+    title = [owner_of(stack, *np.argwhere(dark[:250, a:b])[0] + (0, a)) for a, b in ((160, 420), (480, 800))]
+    columns = [
+        owner_of(stack, *np.argwhere(dark[300:, a:b])[0] + (300, a)) for a, b in ((0, 450), (450, 900))
+    ]
+    assert title[0] == title[1], "the title's words are in different layers"
+    assert len({title[0], *columns}) == 3, "words of different columns share a layer"
+    assert stack.names[title[0]].startswith("text")
+    assert_exact(stack, image)
+
+
 def overlapping_cards(photo_size: tuple[int, int]) -> Image.Image:
     """A photo, a dark card over its corner, and a light card over the dark card's corner."""
     image = Image.new("RGB", (600, 420), (240, 240, 245))

@@ -36,6 +36,9 @@ Policies (what a user can rely on):
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds),
   alike first (mean colour and log area), so a pattern's dots join each other before a character.
+* **Text runs.** Words side by side on one line, in one ink and at most a word space apart (0.6 of the
+  letters' height), are one text element (:func:`~strata.imaging.elements.join_words`): a title is
+  one layer, not one per word; columns and menu items, further apart, stay apart.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`).
@@ -84,7 +87,7 @@ from strata.engines.base import (
 from strata.errors import Cancelled
 from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
 from strata.imaging.decode import open_image
-from strata.imaging.elements import Element, absorb_fragments, framed, rejoin_pieces, sharp_edges
+from strata.imaging.elements import Element, absorb_fragments, framed, join_words, rejoin_pieces, sharp_edges
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
@@ -152,7 +155,7 @@ class ClassicEngine:
         run.start(0.2, "elements")
         elements = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
-        elements = absorb_fragments(rejoin_pieces(elements), height * width)
+        elements = join_words(absorb_fragments(rejoin_pieces(elements), height * width))
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")

@@ -30,6 +30,12 @@ FRAGMENT = 2e-4
 #: rest of its shape, and has its fill within this max-channel distance.
 PIECE_GAP = 3
 PIECE_TOL = 0.035
+#: Two text elements are words of one line when their letters overlap vertically over at least
+#: ``LINE_OVERLAP`` of the shorter one's height, the taller one is at most twice as tall, the gap
+#: between them is at most ``WORD_GAP`` of the taller one's height (a word space is about a third of
+#: a letter's height; columns and menu items stand further apart), and their ink is within
+#: ``INK_TOL`` (max channel).
+LINE_OVERLAP, WORD_GAP, INK_TOL = 0.6, 0.6, 0.1
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
@@ -118,6 +124,60 @@ def rejoin_pieces(elements: list[Element]) -> list[Element]:
         _closed(merged(group, group[0].kind), PIECE_GAP) if len(group) > 1 else group[0]
         for group in _gather(elements, owners)
     ]
+
+
+def join_words(elements: list[Element]) -> list[Element]:
+    """Text elements that are words of one line (:data:`WORD_GAP`) merged into one text run.
+
+    Letters are grouped into words by a dilation capped at 2 % of the canvas's long side, so the
+    words of a large title can come out apart; a designer sets a line of text as one run. Only words
+    on the same thing join: both on the page, or both on the same card.
+    """
+    words = [i for i, e in enumerate(elements) if e.kind == "text"]
+    inks = {i: _ink(elements[i]) for i in words}
+    owner = list(range(len(elements)))
+
+    def find(i: int) -> int:
+        while owner[i] != i:
+            i = owner[i]
+        return i
+
+    for a, i in enumerate(words):
+        for j in words[a + 1 :]:
+            first, second = elements[i], elements[j]
+            if first.depth != second.depth or (first.depth > 1 and first.root != second.root):
+                continue
+            if _same_line(inks[i][0], inks[j][0]) and float(np.abs(inks[i][1] - inks[j][1]).max()) <= INK_TOL:
+                owner[max(find(i), find(j))] = min(find(i), find(j))
+    return [
+        merged(group, "text") if len(group) > 1 else group[0]
+        for group in _gather(elements, [find(i) for i in range(len(elements))])
+    ]
+
+
+def _ink(element: Element) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The box of an element's solid pixels (canvas coordinates) and their mean colour."""
+    solid = element.alpha >= 0.5
+    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
+    if rows.size == 0:
+        return (element.top, element.left, element.top, element.left), np.full(3, np.inf)
+    box = (
+        element.top + rows[0],
+        element.left + cols[0],
+        element.top + rows[-1] + 1,
+        element.left + cols[-1] + 1,
+    )
+    return box, element.colour[solid].mean(axis=0)
+
+
+def _same_line(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether ink boxes ``a`` and ``b`` (top, left, bottom, right) are neighbouring words of a line."""
+    heights = sorted((a[2] - a[0], b[2] - b[0]))
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    gap = max(a[1], b[1]) - min(a[3], b[3])
+    return (
+        2 * heights[0] >= heights[1] and overlap >= LINE_OVERLAP * heights[0] and gap <= WORD_GAP * heights[1]
+    )
 
 
 def _owners(
