@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from strata.imaging.elements import Element, absorb_fragments, framed, rejoin_pieces, sharp_edges
+from strata.imaging.elements import Element, absorb_fragments, framed, join_words, rejoin_pieces, sharp_edges
 
 
 def outline_of(mask: np.ndarray) -> np.ndarray:
@@ -69,3 +69,22 @@ def test_a_piece_cut_off_by_a_rim_rejoins_its_shape_across_the_gap() -> None:
     assert out[0].box == (0, 40, 40, 80) and out[0].alpha.min() == 1.0  # the gap is closed
     np.testing.assert_allclose(out[0].colour, 0.1, atol=1e-6)
     assert out[1] is lower and out[2] is other
+
+
+def _word(top: int, left: int, size: tuple[int, int], root: int, depth: int = 1, ink: float = 0.1) -> Element:
+    element = _element(top, left, np.ones(size), root)
+    element.kind, element.depth, element.colour[:] = "text", depth, ink
+    return element
+
+
+def test_words_of_one_line_join_and_other_text_stays_apart() -> None:
+    first, second = _word(100, 20, (30, 90), root=1), _word(104, 126, (26, 80), root=2)  # gap 16 px
+    third = _word(102, 220, (30, 60), root=3)  # a word space further along the same line
+    column = _word(100, 300, (30, 60), root=4)  # 20 px past the gap limit (0.6 × 30 = 18)
+    below = _word(160, 20, (30, 90), root=5)  # the next line
+    other_ink = _word(100, 340 + 20, (30, 60), root=6, ink=0.9)
+    on_card = _word(100, 580, (30, 60), root=7, depth=2)  # on a card, beside a page word
+    beside = _word(100, 550, (30, 20), root=8)
+    out = join_words([first, second, third, column, below, other_ink, on_card, beside])
+    assert [e.root for e in out] == [1, 4, 5, 6, 7, 8]
+    assert out[0].kind == "text" and out[0].box == (100, 20, 132, 280)
