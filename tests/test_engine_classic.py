@@ -457,6 +457,27 @@ def photo_page(size: tuple[int, int], seed: int) -> Image.Image:
     return Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC)
 
 
+def test_a_dark_smooth_corner_of_a_photo_stays_in_the_photo() -> None:
+    # A flat area that fades into the rest of the photo is the photo's own (a shadow), not a card on
+    # it; the card pasted on the photo meets it in a step and is a layer of its own.
+    photo = np.asarray(photo_page((300, 260), seed=6)).astype(float)
+    ys, xs = np.mgrid[:260, :300]
+    fade = np.clip((np.hypot(ys - 259, xs) - 110) / 70, 0, 1)[..., None]
+    photo = fade * photo + (1 - fade) * (40, 30, 30)
+    image = Image.new("RGB", (600, 420), (240, 240, 245))
+    image.paste(Image.fromarray(photo.round().astype(np.uint8)), (40, 40))
+    ImageDraw.Draw(image).rounded_rectangle([200, 70, 320, 160], radius=10, fill=(214, 222, 170))
+    stack = ClassicEngine().decompose(image, 4)
+    dark_corner, photo_middle, card = (
+        owner_of(stack, 280, 60),
+        owner_of(stack, 180, 250),
+        owner_of(stack, 110, 260),
+    )
+    assert dark_corner == photo_middle, "the photo's dark corner was cut out as a shape"
+    assert card != photo_middle
+    assert_exact(stack, image)
+
+
 def test_flat_card_on_a_photo_page_is_a_layer_not_the_page() -> None:
     # The card is the most frequent colour, but it does not reach the edges: it is not the page.
     image = photo_page((360, 300), seed=5)

@@ -42,6 +42,8 @@ HOLE_TOL = 0.1
 THIN = 0.25
 #: A flat part of a photo-like group filling this much of its box is a card with a corner hidden.
 BOX_FILL = 0.7
+#: A flat part of a photo-like group meets the rest in a step beyond this (max channel).
+OUTLINE_STEP = 0.1
 #: Flat parts (cards, circles) taken out of one photo-like group, largest first.
 _MAX_FLAT_PARTS = 4
 #: Groups smaller than this many pixels are taken as they are, without fitting.
@@ -351,7 +353,8 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) 
     none = np.zeros_like(group)
     if group.sum() < 2000:
         return none
-    _, solid = fit_fill(image, group, dominant_colour(image[group]), SHAPE_TOL, degree=0)
+    fill = dominant_colour(image[group])
+    _, solid = fit_fill(image, group, fill, SHAPE_TOL, degree=0)
     solid = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
     if count <= 1:
@@ -364,7 +367,22 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) 
     largest_contour = max(contours, key=cv2.contourArea)
     hull_area = cv2.contourArea(cv2.convexHull(largest_contour))
     _, _, w, h = cv2.boundingRect(largest_contour)
-    return part if part.sum() >= 0.9 * hull_area or part.sum() >= BOX_FILL * w * h else none
+    compact = part.sum() >= 0.9 * hull_area or part.sum() >= BOX_FILL * w * h
+    return part if compact and _sharp_outline(image, part, group & ~taken, fill) else none
+
+
+def _sharp_outline(image: np.ndarray, part: np.ndarray, group: np.ndarray, fill: np.ndarray) -> bool:
+    """Whether the rest of the group steps sharply away from the part's fill where they meet.
+
+    A card on a photo meets it in a step; a dark, smooth area of the photo itself fades into the
+    rest. Judged a few pixels out (past an anti-aliased rim): most of the group there must be further
+    than :data:`OUTLINE_STEP` from the fill. A part the rest does not touch has nothing to judge.
+    """
+    grown = cv2.dilate(part.astype(np.uint8), np.ones((7, 7), np.uint8))
+    ring = (grown - cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8))).astype(bool) & group
+    if ring.sum() < 20:
+        return True
+    return bool((max_diff(image[ring], fill) > OUTLINE_STEP).mean() >= 0.5)
 
 
 def _split_by_contact(candidates: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
