@@ -7,7 +7,11 @@ runs in a fresh subprocess with OpenCV and BLAS limited to 2 threads: one warm-u
 the best of ``--repeat`` timed runs; the peak memory is the subprocess's peak resident set size
 (VmHWM), interpreter and libraries included.
 
+``--hostile`` adds inputs made to be slow (not designs, so not held to the design target): a
+1-pixel checkerboard, 20000 small random rectangles, uniform noise and a 4 × 100000 strip.
+
 Usage: python benchmarks/classic_speed.py [--repeat 2] [--sizes 1,2,4] [--layers 4,8] [--images A.png ...]
+       [--hostile]
 """
 
 from __future__ import annotations
@@ -55,6 +59,35 @@ def make_text_page(folder: Path) -> Path:
     path = folder / "text_page_4mp.png"
     page.save(path)
     return path
+
+
+def make_hostile(folder: Path) -> list[tuple[str, Path]]:
+    """Inputs made to be slow, 1.4 MP each except the strip (0.4 MP)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[:1000, :1400]
+    checker = (((xs + ys) % 2) * 255).astype(np.uint8)
+    rectangles = Image.new("RGB", (1400, 1000), (250, 250, 250))
+    draw = ImageDraw.Draw(rectangles)
+    for x, y, side, *colour in rng.integers(0, [1400, 1000, 12, 256, 256, 256], (20000, 6)).tolist():
+        draw.rectangle([x, y, x + side, y + side], fill=tuple(colour))
+    strip = Image.new("RGB", (4, 100_000), (230, 230, 250))
+    for top in range(0, 100_000, 333):
+        ImageDraw.Draw(strip).rectangle([0, top, 1, top + 3], fill=(200, 20, 20))
+    images = {
+        "1-pixel checkerboard": Image.fromarray(checker, "L").convert("RGB"),
+        "20000 small rectangles": rectangles,
+        "uniform noise": Image.fromarray(rng.integers(0, 256, (1000, 1400, 3), dtype=np.uint8), "RGB"),
+        "4 x 100000 strip": strip,
+    }
+    paths: list[tuple[str, Path]] = []
+    for name, image in images.items():
+        path = folder / f"hostile_{len(paths)}.png"
+        image.save(path)
+        paths.append((name, path))
+    return paths
 
 
 def measure(path: Path, layers: int, repeat: int) -> dict[str, float]:
@@ -116,6 +149,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,2,4", help="megapixels, comma-separated")
     parser.add_argument("--layers", default="4,8", help="layer counts, comma-separated")
     parser.add_argument("--images", nargs="*", type=Path, default=sorted(POSTERS.glob("*.png")))
+    parser.add_argument("--hostile", action="store_true", help="Also measure inputs made to be slow.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -133,6 +167,9 @@ def main() -> None:
         path = make_text_page(Path(folder))
         for layers in (int(v) for v in args.layers.split(",")):
             report(run_child(path, layers, args.repeat), layers, "photo page full of text (drawn)")
+        for name, path in make_hostile(Path(folder)) if args.hostile else []:
+            for layers in (int(v) for v in args.layers.split(",")):
+                report(run_child(path, layers, args.repeat), layers, f"hostile: {name}")
     for path in args.images:
         for layers in (int(v) for v in args.layers.split(",")):
             report(run_child(path.resolve(), layers, args.repeat), layers, path.name)

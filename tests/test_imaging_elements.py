@@ -88,3 +88,18 @@ def test_words_of_one_line_join_and_other_text_stays_apart() -> None:
     out = join_words([first, second, third, column, below, other_ink, on_card, beside])
     assert [e.root for e in out] == [1, 4, 5, 6, 7, 8]
     assert out[0].kind == "text" and out[0].box == (100, 20, 132, 280)
+
+
+def test_the_marks_of_a_text_run_join_it() -> None:
+    line = _word(100, 20, (40, 200), root=1)
+    dot = _word(84, 150, (8, 8), root=2)  # the dot of an "i", 8 px above the letters
+    dot.kind = "shape"
+    full_stop = _word(132, 226, (8, 8), root=3)
+    full_stop.kind = "shape"
+    red_dot = _word(84, 60, (8, 8), root=4, ink=0.9)  # another ink: a decoration, not a mark
+    red_dot.kind = "shape"
+    circle = _word(60, 240, (30, 30), root=5)  # as long as 0.75 of the line's height: no mark
+    circle.kind = "shape"
+    out = join_words([line, dot, full_stop, red_dot, circle])
+    assert [e.root for e in out] == [1, 4, 5]
+    assert out[0].kind == "text" and out[0].box == (84, 20, 140, 234)

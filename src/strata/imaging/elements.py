@@ -36,6 +36,9 @@ PIECE_TOL = 0.035
 #: a letter's height; columns and menu items stand further apart), and their ink is within
 #: ``INK_TOL`` (max channel).
 LINE_OVERLAP, WORD_GAP, INK_TOL = 0.6, 0.6, 0.1
+#: A mark of a text run (the dot of an "i", an accent, a full stop) is at most this fraction of the
+#: run's height long, and lies within that much of it above or below.
+MARK = 0.5
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
@@ -127,14 +130,16 @@ def rejoin_pieces(elements: list[Element]) -> list[Element]:
 
 
 def join_words(elements: list[Element]) -> list[Element]:
-    """Text elements that are words of one line (:data:`WORD_GAP`) merged into one text run.
+    """Text elements that are words of one line (:data:`WORD_GAP`) merged into one text run, with
+    their marks (:data:`MARK`).
 
-    Letters are grouped into words by a dilation capped at 2 % of the canvas's long side, so the
-    words of a large title can come out apart; a designer sets a line of text as one run. Only words
-    on the same thing join: both on the page, or both on the same card.
+    Letters are grouped into words by a dilation capped at 2 % of the canvas's long side and
+    following the median component height, so the words of a large title, or the dot of its "i",
+    can come out apart; a designer sets a line of text as one run. Only things on the same thing
+    join: both on the page, or both on the same card, and in one ink.
     """
+    inks = [_ink(e) for e in elements]
     words = [i for i, e in enumerate(elements) if e.kind == "text"]
-    inks = {i: _ink(elements[i]) for i in words}
     owner = list(range(len(elements)))
 
     def find(i: int) -> int:
@@ -142,17 +147,34 @@ def join_words(elements: list[Element]) -> list[Element]:
             i = owner[i]
         return i
 
-    for a, i in enumerate(words):
-        for j in words[a + 1 :]:
+    for i in words:
+        for j in range(len(elements)):
             first, second = elements[i], elements[j]
-            if first.depth != second.depth or (first.depth > 1 and first.root != second.root):
+            if i == j or first.depth != second.depth or (first.depth > 1 and first.root != second.root):
                 continue
-            if _same_line(inks[i][0], inks[j][0]) and float(np.abs(inks[i][1] - inks[j][1]).max()) <= INK_TOL:
+            if second.kind == "text":
+                joins = j > i and _same_line(inks[i][0], inks[j][0])
+            else:
+                joins = _mark_of(inks[j][0], inks[i][0])
+            if joins and float(np.abs(inks[i][1] - inks[j][1]).max()) <= INK_TOL:
                 owner[max(find(i), find(j))] = min(find(i), find(j))
     return [
         merged(group, "text") if len(group) > 1 else group[0]
         for group in _gather(elements, [find(i) for i in range(len(elements))])
     ]
+
+
+def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:
+    """Whether ink box ``mark`` is a dot, an accent or a punctuation mark of the text in ink box ``line``."""
+    height = line[2] - line[0]
+    reach = MARK * height
+    return (
+        max(mark[2] - mark[0], mark[3] - mark[1]) <= reach
+        and line[0] - reach <= mark[0]
+        and mark[2] <= line[2] + reach
+        and line[1] - WORD_GAP * height <= mark[1]
+        and mark[3] <= line[3] + WORD_GAP * height
+    )
 
 
 def _ink(element: Element) -> tuple[tuple[int, int, int, int], np.ndarray]:
