@@ -103,3 +103,12 @@ def test_the_marks_of_a_text_run_join_it() -> None:
     out = join_words([line, dot, full_stop, red_dot, circle])
     assert [e.root for e in out] == [1, 4, 5]
     assert out[0].kind == "text" and out[0].box == (84, 20, 140, 234)
+
+
+def test_a_mark_between_two_lines_joins_only_the_nearer_one() -> None:
+    upper, lower = _word(100, 20, (40, 200), root=1), _word(150, 20, (40, 200), root=2)
+    full_stop = _word(132, 224, (8, 8), root=3)  # on the upper line's baseline, 10 px above the lower
+    full_stop.kind = "shape"
+    out = join_words([upper, lower, full_stop])
+    assert [e.root for e in out] == [1, 2]
+    assert out[0].box == (100, 20, 140, 232) and out[1] is lower

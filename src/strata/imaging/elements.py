@@ -138,26 +138,42 @@ def join_words(elements: list[Element]) -> list[Element]:
     can come out apart; a designer sets a line of text as one run. Only things on the same thing
     join: both on the page, or both on the same card, and in one ink.
     """
-    inks = [_ink(e) for e in elements]
-    words = [i for i, e in enumerate(elements) if e.kind == "text"]
+    boxes = [_ink_box(e) for e in elements]
+    lines = {
+        i: box for i, (e, box) in enumerate(zip(elements, boxes, strict=True)) if e.kind == "text" and box
+    }
+    inks: dict[int, np.ndarray] = {}
     owner = list(range(len(elements)))
+
+    def ink(i: int) -> np.ndarray:
+        if i not in inks:
+            inks[i] = elements[i].colour[elements[i].alpha >= 0.5].mean(axis=0)
+        return inks[i]
+
+    def beside(i: int, j: int) -> bool:
+        """Same parent (the page, or one card) and one ink."""
+        first, second = elements[i], elements[j]
+        if first.depth != second.depth or (first.depth > 1 and first.root != second.root):
+            return False
+        return float(np.abs(ink(i) - ink(j)).max()) <= INK_TOL
 
     def find(i: int) -> int:
         while owner[i] != i:
             i = owner[i]
         return i
 
-    for i in words:
-        for j in range(len(elements)):
-            first, second = elements[i], elements[j]
-            if i == j or first.depth != second.depth or (first.depth > 1 and first.root != second.root):
-                continue
-            if second.kind == "text":
-                joins = j > i and _same_line(inks[i][0], inks[j][0])
-            else:
-                joins = _mark_of(inks[j][0], inks[i][0])
-            if joins and float(np.abs(inks[i][1] - inks[j][1]).max()) <= INK_TOL:
+    for i, line in lines.items():
+        for j, other in lines.items():
+            if i < j and _same_line(line, other) and beside(i, j):
                 owner[max(find(i), find(j))] = min(find(i), find(j))
+    # A mark joins the one run it lies closest to, so it never ties two lines together.
+    for j, mark in enumerate(boxes):
+        if j in lines or mark is None:
+            continue
+        near = [i for i, line in lines.items() if _mark_of(mark, line) and beside(i, j)]
+        if near:
+            i = min(near, key=lambda i: abs(lines[i][0] + lines[i][2] - mark[0] - mark[2]))
+            owner[find(j)] = find(i)
     return [
         merged(group, "text") if len(group) > 1 else group[0]
         for group in _gather(elements, [find(i) for i in range(len(elements))])
@@ -177,19 +193,14 @@ def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -
     )
 
 
-def _ink(element: Element) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The box of an element's solid pixels (canvas coordinates) and their mean colour."""
+def _ink_box(element: Element) -> tuple[int, int, int, int] | None:
+    """The box (top, left, bottom, right, canvas coordinates) of an element's solid pixels, if any."""
     solid = element.alpha >= 0.5
     rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
     if rows.size == 0:
-        return (element.top, element.left, element.top, element.left), np.full(3, np.inf)
-    box = (
-        element.top + rows[0],
-        element.left + cols[0],
-        element.top + rows[-1] + 1,
-        element.left + cols[-1] + 1,
-    )
-    return box, element.colour[solid].mean(axis=0)
+        return None
+    top, left = element.top, element.left
+    return top + int(rows[0]), left + int(cols[0]), top + int(rows[-1]) + 1, left + int(cols[-1]) + 1
 
 
 def _same_line(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
