@@ -205,6 +205,44 @@ def test_one_bad_input_among_several_does_not_stop_the_others(capsys, images, tm
     )
 
 
+def test_an_engine_bug_on_one_input_is_one_line_and_the_others_still_run(
+    capsys, images, tmp_path, monkeypatch
+):
+    from strata.engines.classic import ClassicEngine
+
+    real, calls = ClassicEngine.decompose, []
+
+    def buggy(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the first input
+            raise IndexError("index 7 is out of bounds")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClassicEngine, "decompose", buggy)
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "decompose", images["photo.jpg"], images["poster.png"], "-n", "3", "--out", out
+    )
+    assert code == 1
+    assert "Traceback" not in err and err.count("strata: error:") == 1
+    assert "photo.jpg" in err and "internal error (IndexError: index 7 is out of bounds)" in err
+    assert entries(out) == ["poster"] + [f"poster/layer_{i:02d}.png" for i in range(3)]
+
+
+def test_a_bug_outside_the_engine_is_one_line_unless_debugging(capsys, images, tmp_path, monkeypatch):
+    from strata.cli import info
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(info, "collect", broken)
+    code, _, err = run(capsys, "info")
+    assert_one_line_error(code, err, "internal error (RuntimeError: unexpected)")
+    monkeypatch.setenv("STRATA_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["info"])
+
+
 def test_folder_inputs_expand_to_their_images_sorted(capsys, images, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

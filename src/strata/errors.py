@@ -73,3 +73,14 @@ class OutputError(StrataError):
     """The output cannot be written (unwritable folder, unknown format)."""
 
     code = "outputFailed"
+
+
+class InternalError(StrataError):
+    """A bug (an unexpected exception), reported at an edge as one line instead of a traceback."""
+
+    @classmethod
+    def from_bug(cls, exc: BaseException) -> InternalError:
+        detail = " ".join(str(exc).split())[:200]
+        return cls(
+            f"internal error ({type(exc).__name__}{': ' + detail if detail else ''}); please report it"
+        )

@@ -1,18 +1,20 @@
 """The ``strata`` command: a thin layer over the library.
 
 Every subcommand lives in its own module with a ``register(app)`` function. Errors from the library
-(:class:`~strata.errors.StrataError`) become one line on stderr and a non-zero exit, never a traceback.
+(:class:`~strata.errors.StrataError`) become one line on stderr and a non-zero exit, never a traceback;
+so do bugs (any other exception), unless ``STRATA_DEBUG`` is set.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 import typer
 
-from strata.errors import StrataError
+from strata.errors import InternalError, StrataError
 
 COMMANDS = ["decompose", "compose", "eval", "info", "serve", "edit", "qwen"]
 
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.message)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except Exception as exc:
+        if os.environ.get("STRATA_DEBUG"):
+            raise
+        fail(f"{InternalError.from_bug(exc).message}; STRATA_DEBUG=1 shows the traceback")
     # Outside standalone mode click returns the code of a `typer.Exit(code)` instead of exiting.
     if isinstance(code, int) and code != 0:
         raise SystemExit(code)

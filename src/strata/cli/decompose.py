@@ -23,7 +23,7 @@ import typer
 
 from strata.engines import DEFAULT_ENGINE, check_request, get_engine
 from strata.engines.base import Engine, Progress
-from strata.errors import InvalidInput, InvalidParameter, OutputError, StrataError
+from strata.errors import InternalError, InvalidInput, InvalidParameter, OutputError, StrataError
 from strata.exporters import Format, get_format, render
 from strata.imaging.decode import open_image
 
@@ -207,6 +207,11 @@ def run_one(
         publish(files, job.target)
     except StrataError as exc:
         result.error = exc
+        return result
+    except Exception as exc:  # a bug on this input: report it, and go on with the others
+        if os.environ.get("STRATA_DEBUG"):
+            raise
+        result.error = InternalError.from_bug(exc)
         return result
     done = time.perf_counter()
     result.target, result.files = job.target, sorted(files)
