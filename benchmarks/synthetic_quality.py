@@ -4,13 +4,18 @@ The designs come from benchmarks/synthetic_designs.py (seeded, with exactly know
 layers); the engine is not tuned on them. Same protocol and table as benchmarks/quality.py, plus the
 number of designs where classic's pair cost after 0 edits beats k-means.
 
+``--jpeg Q`` gives the engines each input re-encoded as a JPEG of quality Q (the truth stays exact):
+how the engine copes with compression noise, as designs shared on the web come.
+
 Usage: python benchmarks/synthetic_quality.py [--designs 24] [--seed 0] [--layers 4 6] [--json OUT]
-       [--save DIR]
+       [--save DIR] [--jpeg Q]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import time
 from pathlib import Path
@@ -36,6 +41,13 @@ def save(truths: list[tuple[GroundTruth, GroundTruth]], folder: Path) -> None:
                 Image.fromarray(layer.to_uint8(), "RGBA").save(path)
 
 
+def jpeg(truth: GroundTruth, quality: int) -> GroundTruth:
+    """The design with its input image re-encoded as a JPEG of ``quality`` (the layers unchanged)."""
+    buffer = io.BytesIO()
+    truth.image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return dataclasses.replace(truth, image=Image.open(io.BytesIO(buffer.getvalue())))
+
+
 def wins(pairs: list[tuple[Report, Report]]) -> list[str]:
     """One line per (N, granularity): designs where classic's pair cost after 0 edits beats k-means."""
     lines = []
@@ -58,9 +70,14 @@ def main() -> int:
     parser.add_argument("--layers", type=int, nargs="+", default=[4, 6])
     parser.add_argument("--json", type=Path, default=None, help="Write every report here as JSON.")
     parser.add_argument("--save", type=Path, default=None, help="Write inputs and layers here as PNG.")
+    parser.add_argument(
+        "--jpeg", type=int, default=None, help="Re-encode each input as a JPEG of this quality."
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     truths = [make_design(seed) for seed in range(args.seed, args.seed + args.designs)]
+    if args.jpeg:
+        truths = [(jpeg(group, args.jpeg), jpeg(leaf, args.jpeg)) for group, leaf in truths]
     if args.save:
         save(truths, args.save)
     pairs = compare({g: [pair[i] for pair in truths] for i, g in enumerate(GRANULARITIES)}, args.layers)
