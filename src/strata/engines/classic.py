@@ -37,12 +37,14 @@ Policies (what a user can rely on):
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds),
   alike first (mean colour and log area), so a pattern's dots join each other before a character.
 * **Text runs.** Words side by side on one line, in one ink and at most a word space apart (0.6 of the
-  letters' height), are one text element (:func:`~strata.imaging.elements.join_words`): a title is
-  one layer, not one per word; columns and menu items, further apart, stay apart.
+  letters' height), are one text element with their marks (dots, accents, full stops;
+  :func:`~strata.imaging.elements.join_words`): a title is one layer, not one per word; columns and
+  menu items, further apart, stay apart.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`).
-  A photo-like region gives up each of its large flat shapes (up to four), not only the largest. A fringe
+  A photo-like region gives up each of its large flat shapes (up to four), not only the largest, where
+  the photo steps sharply away from it (a dark, smooth area of the photo stays in the photo). A fringe
   piece the unmixing cannot explain (at most 0.02 % of the canvas) stays with the shape it touches
   (:func:`~strata.imaging.elements.absorb_fragments`), and a photo's few scattered leftover pixels stay in
   the page.
