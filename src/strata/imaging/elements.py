@@ -174,10 +174,7 @@ def join_words(elements: list[Element]) -> list[Element]:
         if near:
             i = min(near, key=lambda i: abs(lines[i][0] + lines[i][2] - mark[0] - mark[2]))
             owner[find(j)] = find(i)
-    return [
-        merged(group, "text") if len(group) > 1 else group[0]
-        for group in _gather(elements, [find(i) for i in range(len(elements))])
-    ]
+    return [merged(group, "text") if len(group) > 1 else group[0] for group in _gather(elements, owner)]
 
 
 def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:

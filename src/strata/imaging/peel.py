@@ -368,7 +368,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) 
     hull_area = cv2.contourArea(cv2.convexHull(largest_contour))
     _, _, w, h = cv2.boundingRect(largest_contour)
     compact = part.sum() >= 0.9 * hull_area or part.sum() >= BOX_FILL * w * h
-    return part if compact and _sharp_outline(image, part, group & ~taken, fill) else none
+    return part if compact and _sharp_outline(image, part, group, fill) else none
 
 
 def _sharp_outline(image: np.ndarray, part: np.ndarray, group: np.ndarray, fill: np.ndarray) -> bool:
