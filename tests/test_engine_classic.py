@@ -346,6 +346,41 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     assert_exact(stack, image)
 
 
+def test_a_larger_card_over_a_smaller_one_beside_a_photo_is_on_top() -> None:
+    # No fill explains the group (the photo dominates it), so its flat parts are taken out largest
+    # first; the stacking must still follow the image: the light card bites into the dark card's
+    # box, so it lies on it, and the dark card is complete under its corner.
+    image = Image.new("RGB", (900, 520), (240, 240, 245))
+    image.paste(photo_page((400, 420), seed=4), (20, 20))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([370, 260, 570, 460], fill=(80, 50, 50))
+    draw.rectangle([460, 60, 730, 320], fill=(214, 222, 170))
+    stack = ClassicEngine().decompose(image, 4)
+    arrays = stack.arrays()
+    photo, lower, upper = owner_of(stack, 60, 60), owner_of(stack, 440, 400), owner_of(stack, 100, 700)
+    assert 0 < photo < lower < upper, "the card on top came out under the other one"
+    assert owner_of(stack, 290, 520) == upper
+    corner = arrays[lower][265:315, 465:565]
+    assert (corner[..., 3] == 255).all(), "the lower card is not complete under the upper one"
+    assert np.abs(corner[..., :3].astype(int) - (80, 50, 50)).max() <= 2
+    assert_exact(stack, image)
+
+
+def test_a_jpeg_title_is_one_text_layer() -> None:
+    # Compression rings around the letters and blurs their colour: the title is still one flat text
+    # run, and the specks of ringing inside its counters are not layers of their own.
+    image = Image.new("RGB", (760, 520), (232, 116, 124))
+    ImageDraw.Draw(image).text((60, 200), "Open House", font=ImageFont.load_default(90), fill=(75, 26, 41))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    jpeg = Image.open(buffer)
+    stack = ClassicEngine().decompose(jpeg, 3)
+    assert stack.names == ["background", "text 1", "empty 1"]
+    dark = np.asarray(jpeg.convert("RGB")).max(axis=-1) < 110
+    assert (stack.arrays()[1][dark][:, 3] >= 200).mean() > 0.95, "the letters are left in the page"
+    assert_exact(stack, jpeg.convert("RGB"))
+
+
 def test_plain_gradient_is_background_only() -> None:
     ramp = np.linspace(30, 220, 200).astype(np.uint8)
     image = Image.fromarray(np.dstack([np.tile(ramp, (100, 1))] * 3), "RGB")

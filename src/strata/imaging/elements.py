@@ -90,14 +90,27 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
 
     Left apart, each fragment would be a component of its own: a scatter of specks that the layer
     plan spreads over unrelated layers. A fragment joins the larger element it touches along most
-    pixels (smallest fragments first, so a fringe follows its dot wherever the dot goes).
+    pixels (smallest fragments first, so a fringe follows its dot wherever the dot goes). One that
+    touches nothing but lies inside a larger element's box (a compression speck in a letter's
+    counter) joins the smallest such element.
     """
     roots = Counter(e.root for e in elements)
     small = [i for i, e in enumerate(elements) if roots[e.root] == 1 and e.area <= FRAGMENT * pixels]
     owners = _owners(elements, small, lambda i, j: elements[j].area > elements[i].area, reach=1)
+    for i in small:
+        if owners[i] == i:
+            around = [j for j, e in enumerate(elements) if owners[j] == j and _encloses(e, elements[i])]
+            owners[i] = min(around, key=lambda j: elements[j].area, default=i)
     return [
         merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)
     ]
+
+
+def _encloses(outer: Element, inner: Element) -> bool:
+    """Whether ``inner``'s box lies inside ``outer``'s and ``outer`` is the larger."""
+    top, left, bottom, right = inner.box
+    t, lf, b, r = outer.box
+    return t <= top and lf <= left and bottom <= b and right <= r and outer.area > inner.area
 
 
 def rejoin_pieces(elements: list[Element]) -> list[Element]:

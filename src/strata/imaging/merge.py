@@ -329,11 +329,14 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     hiding the contents reveals the card, not a hole.
     """
     out: list[np.ndarray | None] = []
+    base: dict[int, int] = {}
+    for element in (e for layer in plan for e in layer):
+        base[element.root] = min(base.get(element.root, element.depth), element.depth)
     for index, layer in enumerate(plan):
         above = [e for upper in plan[index + 1 :] for e in upper]
         mask: np.ndarray | None = None
         for element in layer:
-            if not any(_sits_on(other, element) for other in above):
+            if not any(_sits_on(other, element, base) for other in above):
                 continue
             if mask is None:
                 mask = np.zeros((height, width), bool)
@@ -343,13 +346,20 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     return out
 
 
-def _sits_on(upper: Element, lower: Element) -> bool:
-    """``upper`` was peeled from inside ``lower``'s component, further up, and covers part of it.
+def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
+    """``upper`` lies further up than ``lower`` and covers part of its opaque body.
 
-    An element that only touches the container's edge (a title whose rim meets a photo) does not sit
-    on it: the layers stay disjoint there instead of stacking for a few rim pixels.
+    Opaque pixels under another element are ones completed under it: contents of a card or photo
+    (same component), or a card stacked on another card (another component, whose bottom element
+    ``upper`` is: ``base`` maps each component to its bottom depth). An element that only touches
+    the container's edge (a title whose rim meets a photo) does not sit on it: the layers stay
+    disjoint there instead of stacking for a few rim pixels.
     """
-    if upper.root != lower.root or upper.depth <= lower.depth:
+    if upper.depth <= lower.depth:
+        return False
+    if upper.root != lower.root and not (
+        upper.kind == lower.kind == "shape" and upper.depth == base[upper.root]
+    ):
         return False
     t, lf, b, r = upper.box
     top, left, bottom, right = lower.box

@@ -37,6 +37,9 @@ _MAX_LEVEL = 10
 #: hidden by the letter; looser than SHAPE_TOL, so the chroma noise of a generated or compressed
 #: image does not fill counters.
 HOLE_TOL = 0.1
+#: A group almost all of whose pixels are within this of the fill or its mix with the page is a
+#: flat element with a noisy rim (the ringing and chroma blur of a JPEG around text).
+NOISY_TOL = 0.07
 #: A shape whose inscribed radius is below this fraction of its box's short side is drawn with
 #: strokes (a letter), not a body (a card): its small holes are counters, not text in the page colour.
 THIN = 0.25
@@ -132,9 +135,9 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         return
     fill = _flat_fill(image, group, under)
     if fill is None:
-        rest, reach = _complex_element(ctx, image, group, (top, left), depth, root)
         sibling_root = None if depth == 1 else root
-        queue.append(_Task(rest, under, top, left, depth, task.level + 1, sibling_root, reach))
+        for part, level, hidden in _complex_element(ctx, image, group, (top, left), depth, root):
+            queue.append(_Task(part, under, top, left, level, task.level + 1, sibling_root, hidden))
         return
     colour, solid = fill
     reach = group if task.reach is None else group | task.reach
@@ -176,10 +179,10 @@ def _flat_fill(
     total = int(group.sum())
     if count >= 0.3 * total:
         return colour, solid
-    if (
-        count >= 0.08 * total
-        and (group & (_mix_error(image, under, colour) < SHAPE_TOL)).sum() >= 0.7 * total
-    ):
+    if count < 0.08 * total:
+        return None
+    error = _mix_error(image, under, colour)[group]
+    if (error < SHAPE_TOL).sum() >= 0.7 * total or (error < NOISY_TOL).sum() >= 0.9 * total:
         return colour, solid
     return None
 
@@ -235,8 +238,9 @@ def _complete_shape(
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
 
-    A shape whose hull fills most of its bounding box (a card, a rounded rectangle) gets the group
-    pixels inside the box instead, which restores a corner hidden under another element.
+    A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or whose group
+    (with what hides it) fills the box, gets the group pixels inside the box instead, which restores
+    a corner hidden under another element (a card under a card).
     """
     area = int(shape.sum())
     if area < 400:
@@ -248,9 +252,9 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     hull = cv2.convexHull(largest)
     hull_area = max(1.0, cv2.contourArea(hull))
     x, y, w, h = cv2.boundingRect(hull)
-    if area >= 0.8 * w * h or hull_area >= 0.9 * w * h:
-        box = np.zeros_like(shape)
-        box[y : y + h, x : x + w] = True
+    box = np.zeros_like(shape)
+    box[y : y + h, x : x + w] = True
+    if area >= 0.8 * w * h or hull_area >= 0.9 * w * h or (box & group).sum() >= 0.97 * w * h:
         return shape | (box & group)
     solidity = area / hull_area
     if solidity >= 0.97 or solidity < 0.3:
@@ -281,15 +285,15 @@ def _shape_alpha(
 
 def _complex_element(
     ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int, root: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> list[tuple[np.ndarray, int, np.ndarray | None]]:
     """Make the group's large connected parts photo elements, and the scattered rest one more.
 
     Large compact flat shapes in the group (a badge, a circle, cards overlapping each other) are
-    returned to be peeled as elements of their own. When the largest photo bites into such a shape's
-    hull, the shape lies under the photo: the photo goes one level up and its pixels are returned as
-    where the shape may be completed. The photo is completed under the other shapes, which lie on it
-    (convex hull, inpainted colour). Scattered small parts (glyphs of a text block on a photo-like
-    region) stay in a single element.
+    returned to be peeled one by one, each as (pixels, depth, where something lying on it hides it),
+    stacked by :func:`_stacking`: a shape lies under whatever bites into its hull (a circle partly
+    under a photo, the lower of two overlapping cards), and the largest photo under the shapes it
+    touches that do not lie under it, completed under them (convex hull, inpainted colour).
+    Scattered small parts (glyphs of a text block on a photo-like region) stay in a single element.
     """
     parts: list[np.ndarray] = []
     flat = np.zeros_like(group)
@@ -300,26 +304,24 @@ def _complex_element(
         flat |= part
     body = group & ~flat
     if not body.any():
-        body, flat, parts = group, np.zeros_like(group), []
+        body, parts = group, []
     _, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
     largest = stats[order[0], cv2.CC_STAT_AREA]
     big = [label for label in order[:8] if stats[label, cv2.CC_STAT_AREA] >= 0.25 * largest]
-    reach = None
+    levels, on = _stacking([*parts, labels == order[0]])
     for rank, label in enumerate(big):
         x, y, w, h = (int(v) for v in stats[label, :4])
         crop = (slice(y, y + h), slice(x, x + w))
         region = fill_holes(labels[crop] == label)
         colour = image[crop].copy()
         level = depth
-        if rank == 0 and parts:
-            photo = labels == label
-            on = flat.copy()
-            for part in parts:
-                if _under_photo(part, photo):
-                    on &= ~part
-                    reach, level = photo, depth + 1
-            hidden = _convex_completion(region, region | on[crop]) & ~region
+        if rank == 0:
+            level += levels[-1]
+            # Under the shapes lying on it (in its holes or over its edge) it is inpainted, not a
+            # copy of them.
+            on_photo = on[-1][crop]
+            hidden = (_convex_completion(region, region | on_photo) & ~region) | (region & on_photo)
             if hidden.any():
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
             region |= hidden
@@ -332,17 +334,46 @@ def _complex_element(
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
-    return flat, reach
+    return [(part, depth + levels[i], on[i] if on[i].any() else None) for i, part in enumerate(parts)]
 
 
-def _under_photo(flat: np.ndarray, photo: np.ndarray) -> bool:
-    """Whether the photo bites into the flat shape's hull (the shape lies under it)."""
+def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
+    """Levels above the group's depth, and what lies on each, of flat parts and (last) the photo.
+
+    A flat part lies under a shape that bites into its hull (:func:`_lies_under`); the photo lies
+    under each flat part it touches that does not lie under it. Each shape is one level above the
+    highest shape it lies on.
+    """
+    photo = len(shapes) - 1
+    pairs = []  # (lower, upper)
+    for i in range(photo):
+        for j, other in enumerate(shapes):
+            if j != i and _lies_under(shapes[i], other):
+                pairs.append((i, j))
+        if (i, photo) not in pairs and _touches(shapes[i], shapes[photo]):
+            pairs.append((photo, i))
+    levels = [0] * len(shapes)
+    for _ in shapes:  # longest chain first; a cycle stops growing after this many rounds
+        for lower, upper in pairs:
+            levels[upper] = max(levels[upper], levels[lower] + 1)
+    on = [np.zeros_like(shape) for shape in shapes]
+    for lower, upper in pairs:
+        on[lower] |= shapes[upper]
+    return levels, on
+
+
+def _touches(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool((cv2.dilate(a.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & b).any())
+
+
+def _lies_under(flat: np.ndarray, other: np.ndarray) -> bool:
+    """Whether ``other`` bites into the flat shape's hull (the shape lies under it)."""
     contours, _ = cv2.findContours(flat.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return False
     hull = np.zeros(flat.shape, np.uint8)
     cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
-    return int((hull.astype(bool) & photo).sum()) >= 0.02 * flat.sum()
+    return int((hull.astype(bool) & other).sum()) >= 0.02 * flat.sum()
 
 
 def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) -> np.ndarray:
