@@ -346,21 +346,31 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     assert_exact(stack, image)
 
 
-def test_a_larger_card_over_a_smaller_one_beside_a_photo_is_on_top() -> None:
-    # No fill explains the group (the photo dominates it), so its flat parts are taken out largest
-    # first; the stacking must still follow the image: the light card bites into the dark card's
-    # box, so it lies on it, and the dark card is complete under its corner.
+@pytest.mark.parametrize(
+    ("photo", "dark", "light"),
+    [
+        ((400, 420), (370, 260, 570, 460), (460, 60, 730, 320)),
+        ((360, 300), (330, 220, 530, 420), (420, 40, 750, 290)),
+    ],
+    ids=["photo-like group", "the upper card's fill explains the group"],
+)
+def test_a_larger_card_over_a_smaller_one_beside_a_photo_is_on_top(
+    photo: tuple[int, int], dark: tuple[int, int, int, int], light: tuple[int, int, int, int]
+) -> None:
+    # Largest first is not the stacking order: the light card lies on the dark one, which is
+    # complete under its corner, whether the two are taken out of a photo-like group one by one or
+    # the dark card is a sibling left beside the light card's fill.
     image = Image.new("RGB", (900, 520), (240, 240, 245))
-    image.paste(photo_page((400, 420), seed=4), (20, 20))
+    image.paste(photo_page(photo, seed=4), (20, 20))
     draw = ImageDraw.Draw(image)
-    draw.rectangle([370, 260, 570, 460], fill=(80, 50, 50))
-    draw.rectangle([460, 60, 730, 320], fill=(214, 222, 170))
+    draw.rectangle(dark, fill=(80, 50, 50))
+    draw.rectangle(light, fill=(214, 222, 170))
     stack = ClassicEngine().decompose(image, 4)
     arrays = stack.arrays()
-    photo, lower, upper = owner_of(stack, 60, 60), owner_of(stack, 440, 400), owner_of(stack, 100, 700)
-    assert 0 < photo < lower < upper, "the card on top came out under the other one"
-    assert owner_of(stack, 290, 520) == upper
-    corner = arrays[lower][265:315, 465:565]
+    lower, upper = owner_of(stack, dark[3] - 10, dark[0] + 10), owner_of(stack, light[1] + 10, light[2] - 10)
+    assert 0 < owner_of(stack, 60, 60) < lower < upper, "the card on top came out under the other one"
+    assert owner_of(stack, light[3] - 10, dark[2] - 10) == upper
+    corner = arrays[lower][dark[1] + 5 : light[3] - 5, light[0] + 5 : dark[2] - 5]
     assert (corner[..., 3] == 255).all(), "the lower card is not complete under the upper one"
     assert np.abs(corner[..., :3].astype(int) - (80, 50, 50)).max() <= 2
     assert_exact(stack, image)

@@ -89,7 +89,15 @@ from strata.engines.base import (
 from strata.errors import Cancelled
 from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
 from strata.imaging.decode import open_image
-from strata.imaging.elements import Element, absorb_fragments, framed, join_words, rejoin_pieces, sharp_edges
+from strata.imaging.elements import (
+    Element,
+    absorb_fragments,
+    framed,
+    join_words,
+    rejoin_pieces,
+    sharp_edges,
+    stack_overlaps,
+)
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
@@ -158,6 +166,7 @@ class ClassicEngine:
         elements = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
         elements = join_words(absorb_fragments(rejoin_pieces(elements), height * width))
+        stack_overlaps(elements, rgb)
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from strata.imaging.fill import max_diff
+
 #: Kinds of element, used for layer names and for splitting layers by kind.
 KINDS = ("shape", "photo", "text")
 #: A glyph is at most this fraction of the canvas height (taller is a shape, however thin).
@@ -39,6 +41,9 @@ LINE_OVERLAP, WORD_GAP, INK_TOL = 0.6, 0.6, 0.1
 #: A mark of a text run (the dot of an "i", an accent, a full stop) is at most this fraction of the
 #: run's height long, and lies within that much of it above or below.
 MARK = 0.5
+#: Two overlapping flat shapes are stacked by the image where they overlap when it is closer to one's
+#: fill than to the other's by this much (mean max-channel distance), over at least SHOWN_MIN pixels.
+SHOWN_TOL, SHOWN_MIN = 0.05, 20
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
@@ -188,6 +193,88 @@ def join_words(elements: list[Element]) -> list[Element]:
             i = min(near, key=lambda i: abs(lines[i][0] + lines[i][2] - mark[0] - mark[2]))
             owner[find(j)] = find(i)
     return [merged(group, "text") if len(group) > 1 else group[0] for group in _gather(elements, owner)]
+
+
+def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
+    """Raise components so that where flat shapes of two components overlap, the one the image
+    shows there lies above (in place).
+
+    A card peeled beside a larger card it lies under is completed under that card's corner
+    (:mod:`~strata.imaging.peel`), so the two opaque bodies overlap; painted larger-below, the
+    smaller card would cover the other's corner. Where the image there is clearly the colour of
+    one of them (:data:`SHOWN_TOL`), that one is on top, and its component is raised above the
+    other's.
+    """
+    base: dict[int, int] = {}
+    for element in elements:
+        base[element.root] = min(base.get(element.root, element.depth), element.depth)
+    heads = [e for e in elements if e.kind == "shape" and e.depth == base[e.root]]
+    if len(heads) < 2:
+        return
+    boxes = np.array([e.box for e in heads])
+    apart = (boxes[:, None, 0] >= boxes[None, :, 2]) | (boxes[:, None, 2] <= boxes[None, :, 0])
+    apart |= (boxes[:, None, 1] >= boxes[None, :, 3]) | (boxes[:, None, 3] <= boxes[None, :, 1])
+    pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(~apart), strict=True) if i < j]
+    shown = [order for i, j in pairs if (order := _shown(heads[i], heads[j], image)) is not None]
+    for upper, lower in shown:
+        _uncover(upper, lower, image)
+    for _ in range(len(shown)):
+        raised = False
+        for upper, lower in shown:
+            if (upper.depth, -upper.area) < (lower.depth, -lower.area) and upper.root != lower.root:
+                lift = lower.depth - upper.depth + 1
+                for element in elements:
+                    if element.root == upper.root:
+                        element.depth += lift
+                raised = True
+        if not raised:
+            return
+
+
+def _shown(a: Element, b: Element, image: np.ndarray) -> tuple[Element, Element] | None:
+    """(upper, lower) where the opaque bodies of ``a`` and ``b`` overlap and the image there is
+    clearly one's colour, else None."""
+    overlap = _overlap(a, b, image)
+    if overlap is None:
+        return None
+    seen, colour_a, colour_b, _, _ = overlap
+    error_a = float(max_diff(seen, colour_a).mean())
+    error_b = float(max_diff(seen, colour_b).mean())
+    if abs(error_a - error_b) < SHOWN_TOL:
+        return None
+    return (a, b) if error_a < error_b else (b, a)
+
+
+def _uncover(upper: Element, lower: Element, image: np.ndarray) -> None:
+    """Clear ``upper``'s completion where the image shows ``lower`` (a rounded corner of a card
+    lying on another: its box completion took the pixels beside the corner)."""
+    overlap = _overlap(upper, lower, image)
+    if overlap is None:
+        return
+    seen, colour_upper, colour_lower, both, crop = overlap
+    mine = upper.alpha[crop]
+    showing = (max_diff(seen, colour_lower) < SHOWN_TOL) & (max_diff(seen, colour_upper) >= SHOWN_TOL)
+    cleared = np.zeros_like(both)
+    cleared[both] = showing
+    mine[cleared] = 0.0
+
+
+def _overlap(
+    a: Element, b: Element, image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[slice, slice]] | None:
+    """Where the opaque bodies of ``a`` and ``b`` overlap (at least :data:`SHOWN_MIN` pixels): the
+    image's, ``a``'s and ``b``'s colours there, the overlap mask and its crop of ``a``'s box."""
+    top, left = max(a.top, b.top), max(a.left, b.left)
+    bottom, right = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
+    if top >= bottom or left >= right:
+        return None
+    crop_a = (slice(top - a.top, bottom - a.top), slice(left - a.left, right - a.left))
+    crop_b = (slice(top - b.top, bottom - b.top), slice(left - b.left, right - b.left))
+    both = (a.alpha[crop_a] >= 1.0) & (b.alpha[crop_b] >= 1.0)
+    if both.sum() < SHOWN_MIN:
+        return None
+    seen = image[top:bottom, left:right][both]
+    return seen, a.colour[crop_a][both], b.colour[crop_b][both], both, crop_a
 
 
 def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:

@@ -137,7 +137,10 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     if fill is None:
         sibling_root = None if depth == 1 else root
         for part, level, hidden in _complex_element(ctx, image, group, (top, left), depth, root):
-            queue.append(_Task(part, under, top, left, level, task.level + 1, sibling_root, hidden))
+            if task.reach is not None:
+                hidden |= task.reach
+            reach = hidden if hidden.any() else None
+            queue.append(_Task(part, under, top, left, level, task.level + 1, sibling_root, reach))
         return
     colour, solid = fill
     reach = group if task.reach is None else group | task.reach
@@ -152,7 +155,11 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     children, siblings = _split_by_contact(inside | outside, inside)
     mixed = np.where(shape[..., None], colour, under)
     queue.append(_Task(children, mixed, top, left, depth + 1, task.level + 1, root))
-    queue.append(_Task(siblings, under, top, left, depth, task.level + 1, None if depth == 1 else root))
+    # A sibling may lie under the shape (a smaller card under a larger one's corner): it may be
+    # completed there (see :func:`~strata.imaging.elements.stack_overlaps` for their order).
+    hidden = shape if task.reach is None else shape | task.reach
+    sibling_root = None if depth == 1 else root
+    queue.append(_Task(siblings, under, top, left, depth, task.level + 1, sibling_root, hidden))
 
 
 def _flat_fill(
@@ -285,7 +292,7 @@ def _shape_alpha(
 
 def _complex_element(
     ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int, root: int
-) -> list[tuple[np.ndarray, int, np.ndarray | None]]:
+) -> list[tuple[np.ndarray, int, np.ndarray]]:
     """Make the group's large connected parts photo elements, and the scattered rest one more.
 
     Large compact flat shapes in the group (a badge, a circle, cards overlapping each other) are
@@ -334,7 +341,7 @@ def _complex_element(
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
-    return [(part, depth + levels[i], on[i] if on[i].any() else None) for i, part in enumerate(parts)]
+    return [(part, depth + levels[i], on[i]) for i, part in enumerate(parts)]
 
 
 def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
