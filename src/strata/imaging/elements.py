@@ -42,8 +42,12 @@ LINE_OVERLAP, WORD_GAP, INK_TOL = 0.6, 0.6, 0.1
 #: run's height long, and lies within that much of it above or below.
 MARK = 0.5
 #: Two overlapping flat shapes are stacked by the image where they overlap when it is closer to one's
-#: fill than to the other's by this much (mean max-channel distance), over at least SHOWN_MIN pixels.
-SHOWN_TOL, SHOWN_MIN = 0.05, 20
+#: fill than to the other's by this much (mean max-channel distance), over at least SHOWN_MIN pixels
+#: and SHOWN_SHARE of the larger one (a card's corner, not a few pixels of rim).
+SHOWN_TOL, SHOWN_MIN, SHOWN_SHARE = 0.05, 20, 0.01
+#: Only bodies (cards, circles) are stacked so: shapes filling at least this fraction of their box,
+#: not frames or rules, whose box holds whatever they surround.
+SOLID_BODY = 0.5
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
@@ -208,7 +212,7 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     base: dict[int, int] = {}
     for element in elements:
         base[element.root] = min(base.get(element.root, element.depth), element.depth)
-    heads = [e for e in elements if e.kind == "shape" and e.depth == base[e.root]]
+    heads = [e for e in elements if e.kind == "shape" and e.depth == base[e.root] and _is_body(e)]
     if len(heads) < 2:
         return
     boxes = np.array([e.box for e in heads])
@@ -229,6 +233,14 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
                 raised = True
         if not raised:
             return
+
+
+def _is_body(element: Element) -> bool:
+    """Whether the element fills :data:`SOLID_BODY` of the box around its pixels."""
+    rows, cols = np.flatnonzero(element.alpha.any(axis=1)), np.flatnonzero(element.alpha.any(axis=0))
+    if not len(rows):
+        return False
+    return element.area >= SOLID_BODY * (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
 
 
 def _shown(a: Element, b: Element, image: np.ndarray) -> tuple[Element, Element] | None:
@@ -262,7 +274,7 @@ def _uncover(upper: Element, lower: Element, image: np.ndarray) -> None:
 def _overlap(
     a: Element, b: Element, image: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[slice, slice]] | None:
-    """Where the opaque bodies of ``a`` and ``b`` overlap (at least :data:`SHOWN_MIN` pixels): the
+    """Where the opaque bodies of ``a`` and ``b`` overlap (see :data:`SHOWN_MIN`): the
     image's, ``a``'s and ``b``'s colours there, the overlap mask and its crop of ``a``'s box."""
     top, left = max(a.top, b.top), max(a.left, b.left)
     bottom, right = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
@@ -271,7 +283,7 @@ def _overlap(
     crop_a = (slice(top - a.top, bottom - a.top), slice(left - a.left, right - a.left))
     crop_b = (slice(top - b.top, bottom - b.top), slice(left - b.left, right - b.left))
     both = (a.alpha[crop_a] >= 1.0) & (b.alpha[crop_b] >= 1.0)
-    if both.sum() < SHOWN_MIN:
+    if both.sum() < max(SHOWN_MIN, SHOWN_SHARE * max(a.area, b.area)):
         return None
     seen = image[top:bottom, left:right][both]
     return seen, a.colour[crop_a][both], b.colour[crop_b][both], both, crop_a

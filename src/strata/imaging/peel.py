@@ -245,9 +245,9 @@ def _complete_shape(
 def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
 
-    A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or whose group
-    (with what hides it) fills the box, gets the group pixels inside the box instead, which restores
-    a corner hidden under another element (a card under a card).
+    A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or that fills
+    half of it and whose group (with what may hide it) fills the rest, gets the group pixels inside
+    the box instead, which restores a corner hidden under another element (a card under a card).
     """
     area = int(shape.sum())
     if area < 400:
@@ -261,7 +261,8 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
     x, y, w, h = cv2.boundingRect(hull)
     box = np.zeros_like(shape)
     box[y : y + h, x : x + w] = True
-    if area >= 0.8 * w * h or hull_area >= 0.9 * w * h or (box & group).sum() >= 0.97 * w * h:
+    hidden_corner = area >= 0.5 * w * h and (box & group).sum() >= 0.97 * w * h
+    if area >= 0.8 * w * h or hull_area >= 0.9 * w * h or hidden_corner:
         return shape | (box & group)
     solidity = area / hull_area
     if solidity >= 0.97 or solidity < 0.3:
