@@ -343,6 +343,9 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     opaque = arrays[upper][..., 3] == 255
     assert opaque.sum() > 0.95 * 180 * 180
     assert np.abs(arrays[upper][opaque][:, :3].astype(int) - (214, 222, 170)).max() <= 2
+    corner = arrays[lower][185:235, 405:445]
+    assert (corner[..., 3] == 255).all(), "the lower card lost the corner the upper one hides"
+    assert np.abs(corner[..., :3].astype(int) - (80, 50, 50)).max() <= 2
     assert_exact(stack, image)
 
 

@@ -45,6 +45,8 @@ MARK = 0.5
 #: fill than to the other's by this much (mean max-channel distance), over at least SHOWN_MIN pixels
 #: and SHOWN_SHARE of the larger one (a card's corner, not a few pixels of rim).
 SHOWN_TOL, SHOWN_MIN, SHOWN_SHARE = 0.05, 20, 0.01
+#: Overlapping shapes are peers (two cards) when the lower one is at most this many times larger.
+PEER = 4
 #: Only bodies (cards, circles) are stacked so: shapes filling at least this fraction of their box,
 #: not frames or rules, whose box holds whatever they surround.
 SOLID_BODY = 0.5
@@ -207,7 +209,9 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     (:mod:`~strata.imaging.peel`), so the two opaque bodies overlap; painted larger-below, the
     smaller card would cover the other's corner. Where the image there is clearly the colour of
     one of them (:data:`SHOWN_TOL`), that one is on top, and its component is raised above the
-    other's.
+    other's when painting would put it below, or when the two are peers (:data:`PEER`: two cards,
+    not a widget on a panel), so that the lower one keeps the corner it was completed under
+    (:func:`~strata.imaging.merge.carriers`).
     """
     base: dict[int, int] = {}
     for element in elements:
@@ -225,7 +229,9 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     for _ in range(len(shown)):
         raised = False
         for upper, lower in shown:
-            if (upper.depth, -upper.area) < (lower.depth, -lower.area) and upper.root != lower.root:
+            below = (upper.depth, -upper.area) < (lower.depth, -lower.area)
+            peers = upper.depth <= lower.depth and lower.area <= PEER * upper.area
+            if (below or peers) and upper.root != lower.root:
                 lift = lower.depth - upper.depth + 1
                 for element in elements:
                     if element.root == upper.root:

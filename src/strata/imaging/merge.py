@@ -322,11 +322,13 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
 
 
 def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndarray | None]:
-    """Per layer, the opaque pixels of its containers: elements that carry elements of a higher layer.
+    """Per layer, the opaque pixels of its containers under the elements of higher layers that sit on them.
 
     A container (a card, a button, a photo) is completed under what sits on it; when its contents are
     in a layer above, those completed pixels must survive :func:`make_disjoint`, so that moving or
-    hiding the contents reveals the card, not a hole.
+    hiding the contents reveals the card, not a hole. Only the pixels under them: elsewhere the
+    container's layer may hold other things of its own (its own contents, at N ≤ 6) that a layer
+    above repeats.
     """
     out: list[np.ndarray | None] = []
     base: dict[int, int] = {}
@@ -336,12 +338,21 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
         above = [e for upper in plan[index + 1 :] for e in upper]
         mask: np.ndarray | None = None
         for element in layer:
-            if not any(_sits_on(other, element, base) for other in above):
+            sitting = [other for other in above if _sits_on(other, element, base)]
+            if not sitting:
                 continue
             if mask is None:
                 mask = np.zeros((height, width), bool)
             top, left, bottom, right = element.box
-            mask[top:bottom, left:right] |= element.alpha >= 1.0
+            under = np.zeros(element.alpha.shape, bool)
+            for other in sitting:
+                t, lf, b, r = other.box
+                t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
+                if t0 < b0 and l0 < r0:
+                    under[t0 - top : b0 - top, l0 - left : r0 - left] |= (
+                        other.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf] > 0
+                    )
+            mask[top:bottom, left:right] |= (element.alpha >= 1.0) & under
         out.append(mask)
     return out
 
