@@ -24,7 +24,8 @@ Policies (what a user can rely on):
   a panel) are split from their contents, which go to layers above, when both fit in the N − 1
   layers. The container stays complete underneath, so moving or hiding the contents reveals the card,
   never a hole. Element layers share pixels only where a container's completed body lies under
-  something split off above it (here, or with spare layers below).
+  something split off above it (here, or with spare layers below), or a card under the corner of a
+  card of comparable size lying on it.
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
@@ -42,12 +43,18 @@ Policies (what a user can rely on):
   menu items, further apart, stay apart.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
-  (:func:`~strata.imaging.elements.rejoin_pieces`).
+  (:func:`~strata.imaging.elements.rejoin_pieces`). A smaller card under a larger one's corner is
+  completed under it, and overlapping cards are stacked as the image shows them where they overlap
+  (:func:`~strata.imaging.elements.stack_overlaps`), not larger-below.
   A photo-like region gives up each of its large flat shapes (up to four), not only the largest, where
-  the photo steps sharply away from it (a dark, smooth area of the photo stays in the photo). A fringe
-  piece the unmixing cannot explain (at most 0.02 % of the canvas) stays with the shape it touches
-  (:func:`~strata.imaging.elements.absorb_fragments`), and a photo's few scattered leftover pixels stay in
-  the page.
+  the photo steps sharply away from it (a dark, smooth area of the photo stays in the photo); each is
+  peeled on its own, stacked under whatever bites into its outline. A fringe piece the unmixing
+  cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
+  speck inside a letter's counter with the letter (:func:`~strata.imaging.elements.absorb_fragments`);
+  a photo's few scattered leftover pixels stay in the page.
+* **Compressed inputs.** A group whose pixels are nearly all within 0.07 of its fill or of the fill's
+  mix with the page is flat even when JPEG ringing and chroma blur leave few pixels exactly on the
+  fill: a title stays a text run, not a "photo" with a box of page colour.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
   what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
   apart. When no layer has two parts, spare layers go first to elements that only partly overlap the

@@ -27,8 +27,10 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 4. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
 
 Layers are ordered back to front by the painter's order of their elements (containers before their
-contents, larger before smaller). Where two layers overlap, the upper one owns the pixel, except on a
-container's completed body under contents split off above it (:func:`carriers`).
+contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has raised a card
+lying on another above it). Where two layers overlap, the upper one owns the pixel, except on a
+container's completed body under contents split off above it, or under a card lying on it
+(:func:`carriers`).
 """
 
 from __future__ import annotations
