@@ -55,6 +55,10 @@ SOLID_BODY = 0.5
 EDGE_CONTACT = 1.5
 
 
+#: (top, left, bottom, right) of a box on the canvas.
+Box = tuple[int, int, int, int]
+
+
 @dataclass
 class Element:
     """One element in the box ``[top:top+h, left:left+w]`` of the canvas."""
@@ -72,10 +76,29 @@ class Element:
         return float(self.alpha.sum())
 
     @property
-    def box(self) -> tuple[int, int, int, int]:
+    def box(self) -> Box:
         """(top, left, bottom, right) of the element's box."""
         h, w = self.alpha.shape
         return self.top, self.left, self.top + h, self.left + w
+
+
+def crops(a: Box, b: Box) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Where boxes ``a`` and ``b`` (top, left, bottom, right) meet, as slices of each, or None."""
+    top, left, bottom, right = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    if top >= bottom or left >= right:
+        return None
+    return (
+        (slice(top - a[0], bottom - a[0]), slice(left - a[1], right - a[1])),
+        (slice(top - b[0], bottom - b[0]), slice(left - b[1], right - b[1])),
+    )
+
+
+def bottom_depths(elements: list[Element]) -> dict[int, int]:
+    """Each component's (root's) bottom depth."""
+    base: dict[int, int] = {}
+    for element in elements:
+        base[element.root] = min(base.get(element.root, element.depth), element.depth)
+    return base
 
 
 def merged(elements: list[Element], kind: str) -> Element:
@@ -213,9 +236,7 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     not a widget on a panel), so that the lower one keeps the corner it was completed under
     (:func:`~strata.imaging.merge.carriers`).
     """
-    base: dict[int, int] = {}
-    for element in elements:
-        base[element.root] = min(base.get(element.root, element.depth), element.depth)
+    base = bottom_depths(elements)
     heads = [e for e in elements if e.kind == "shape" and e.depth == base[e.root] and _is_body(e)]
     if len(heads) < 2:
         return
@@ -282,16 +303,14 @@ def _overlap(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[slice, slice]] | None:
     """Where the opaque bodies of ``a`` and ``b`` overlap (see :data:`SHOWN_MIN`): the
     image's, ``a``'s and ``b``'s colours there, the overlap mask and its crop of ``a``'s box."""
-    top, left = max(a.top, b.top), max(a.left, b.left)
-    bottom, right = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
-    if top >= bottom or left >= right:
+    meet = crops(a.box, b.box)
+    if meet is None:
         return None
-    crop_a = (slice(top - a.top, bottom - a.top), slice(left - a.left, right - a.left))
-    crop_b = (slice(top - b.top, bottom - b.top), slice(left - b.left, right - b.left))
+    crop_a, crop_b = meet
     both = (a.alpha[crop_a] >= 1.0) & (b.alpha[crop_b] >= 1.0)
     if both.sum() < max(SHOWN_MIN, SHOWN_SHARE * max(a.area, b.area)):
         return None
-    seen = image[top:bottom, left:right][both]
+    seen = image[a.top : a.box[2], a.left : a.box[3]][crop_a][both]
     return seen, a.colour[crop_a][both], b.colour[crop_b][both], both, crop_a
 
 
@@ -374,13 +393,11 @@ def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
 
 def _contact(ring: np.ndarray, top: int, left: int, other: Element) -> int:
     """Pixels of ``other`` inside ``ring`` (a mask whose box starts at ``top``, ``left``)."""
-    bottom, right = top + ring.shape[0], left + ring.shape[1]
-    t, lf, b, r = other.box
-    t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
-    if t0 >= b0 or l0 >= r0:
+    meet = crops((top, left, top + ring.shape[0], left + ring.shape[1]), other.box)
+    if meet is None:
         return 0
-    near = ring[t0 - top : b0 - top, l0 - left : r0 - left]
-    return int((near & (other.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf] > 0)).sum())
+    near, theirs = meet
+    return int((ring[near] & (other.alpha[theirs] > 0)).sum())
 
 
 def _fill(element: Element) -> np.ndarray | None:

@@ -39,7 +39,7 @@ from collections import Counter
 
 import numpy as np
 
-from strata.imaging.elements import KINDS, Element
+from strata.imaging.elements import KINDS, Element, bottom_depths, crops
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -238,14 +238,11 @@ def _with_contents(element: Element, layer: list[Element]) -> list[Element]:
 
 def _outside(element: Element, heads: list[Element]) -> float:
     """Fraction of ``element``'s alpha that lies off the union of ``heads``."""
-    top, left, bottom, right = element.box
     under = np.zeros(element.alpha.shape, np.float32)
     for head in heads:
-        t, lf, b, r = head.box
-        t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
-        if t0 < b0 and l0 < r0:
-            region = under[t0 - top : b0 - top, l0 - left : r0 - left]
-            np.maximum(region, head.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf], out=region)
+        if (meet := crops(element.box, head.box)) is not None:
+            mine, theirs = meet
+            np.maximum(under[mine], head.alpha[theirs], out=under[mine])
     covered = float((element.alpha * under).sum())
     return 1.0 - covered / max(element.area, 1e-6)
 
@@ -333,9 +330,7 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     above repeats.
     """
     out: list[np.ndarray | None] = []
-    base: dict[int, int] = {}
-    for element in (e for layer in plan for e in layer):
-        base[element.root] = min(base.get(element.root, element.depth), element.depth)
+    base = bottom_depths([e for layer in plan for e in layer])
     for index, layer in enumerate(plan):
         above = [e for upper in plan[index + 1 :] for e in upper]
         mask: np.ndarray | None = None
@@ -348,12 +343,9 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
             top, left, bottom, right = element.box
             under = np.zeros(element.alpha.shape, bool)
             for other in sitting:
-                t, lf, b, r = other.box
-                t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
-                if t0 < b0 and l0 < r0:
-                    under[t0 - top : b0 - top, l0 - left : r0 - left] |= (
-                        other.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf] > 0
-                    )
+                if (meet := crops(element.box, other.box)) is not None:
+                    mine, theirs = meet
+                    under[mine] |= other.alpha[theirs] > 0
             mask[top:bottom, left:right] |= (element.alpha >= 1.0) & under
         out.append(mask)
     return out
@@ -374,14 +366,11 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
         upper.kind == lower.kind == "shape" and upper.depth == base[upper.root]
     ):
         return False
-    t, lf, b, r = upper.box
-    top, left, bottom, right = lower.box
-    t0, l0, b0, r0 = max(t, top), max(lf, left), min(b, bottom), min(r, right)
-    if t0 >= b0 or l0 >= r0:
+    meet = crops(upper.box, lower.box)
+    if meet is None:
         return False
-    mine = upper.alpha[t0 - t : b0 - t, l0 - lf : r0 - lf]
-    theirs = lower.alpha[t0 - top : b0 - top, l0 - left : r0 - left] >= 1.0
-    return float(mine[theirs].sum()) >= SITS_ON * min(upper.area, lower.area)
+    mine, theirs = meet
+    return float(upper.alpha[mine][lower.alpha[theirs] >= 1.0].sum()) >= SITS_ON * min(upper.area, lower.area)
 
 
 def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:
