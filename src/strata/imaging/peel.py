@@ -348,15 +348,16 @@ def _complex_element(
 def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     """Levels above the group's depth, and what lies on each, of flat parts and (last) the photo.
 
-    A flat part lies under a shape that bites into its hull (:func:`_lies_under`); the photo lies
+    A flat part lies under a shape that bites into its hull (2 % of the part's area); the photo lies
     under each flat part it touches that does not lie under it. Each shape is one level above the
     highest shape it lies on.
     """
     photo = len(shapes) - 1
     pairs = []  # (lower, upper)
     for i in range(photo):
+        hull, bite = _hull(shapes[i]), 0.02 * shapes[i].sum()
         for j, other in enumerate(shapes):
-            if j != i and _lies_under(shapes[i], other):
+            if j != i and (hull & other).sum() >= bite:
                 pairs.append((i, j))
         if (i, photo) not in pairs and _touches(shapes[i], shapes[photo]):
             pairs.append((photo, i))
@@ -374,14 +375,13 @@ def _touches(a: np.ndarray, b: np.ndarray) -> bool:
     return bool((cv2.dilate(a.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & b).any())
 
 
-def _lies_under(flat: np.ndarray, other: np.ndarray) -> bool:
-    """Whether ``other`` bites into the flat shape's hull (the shape lies under it)."""
-    contours, _ = cv2.findContours(flat.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return False
-    hull = np.zeros(flat.shape, np.uint8)
-    cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
-    return int((hull.astype(bool) & other).sum()) >= 0.02 * flat.sum()
+def _hull(shape: np.ndarray) -> np.ndarray:
+    """The convex hull of the shape's largest outline, as a mask (empty for an empty shape)."""
+    hull = np.zeros(shape.shape, np.uint8)
+    contours, _ = cv2.findContours(shape.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if contours:
+        cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
+    return hull.astype(bool)
 
 
 def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) -> np.ndarray:
