@@ -37,6 +37,33 @@ def test_the_canvas_edge_closes_a_cut_circle_but_not_the_page_along_it() -> None
     assert not found[190:, :].any() and not found[20, 20]
 
 
+def test_a_step_blurred_over_two_pixels_is_an_outline_one_pixel_wide() -> None:
+    image = np.full((20, 40, 3), 0.5, np.float32)
+    image[:, 20:] = 0.62  # a sharp step of 0.12: marked on its right side
+    image[:, 30] = 0.68  # a step of 0.12 spread over two pixels (0.06 each): marked at its middle
+    image[:, 31:] = 0.74
+    image[:, 35:] = 0.77  # a smooth ramp: nothing
+    image[:, 37:] = 0.80
+    columns = np.flatnonzero(sharp_edges(image, 0.08).all(axis=0))
+    assert columns.tolist() == [20, 30]
+
+
+def test_a_card_holding_text_and_a_photo_is_framed_by_its_rim() -> None:
+    # Its contents make more outline inside its box than its rim does; a counter still stays open.
+    card = np.zeros((200, 300), bool)
+    card[30:170, 40:260] = True
+    image = np.full((200, 300, 3), 0.5, np.float32)
+    image[card] = (0.9, 0.9, 0.7)
+    image[45:100, 60:240] = (0.2, 0.4, 0.8)  # a photo on the card
+    for x in range(60, 240, 8):
+        image[115:155, x : x + 3] = 0.1  # lines of text
+    ring = disc((200, 300), (100, 285), 10) & ~disc((200, 300), (100, 285), 4)
+    image[ring] = 0.1
+    found = framed(sharp_edges(image, 0.08), kernel=9, min_area=200)
+    assert found[32:168, 42:258].all()
+    assert not found[100, 285]
+
+
 def _element(top: int, left: int, alpha: np.ndarray, root: int) -> Element:
     colour = np.full((*alpha.shape, 3), root / 10, np.float32)
     return Element(top, left, alpha.astype(np.float32), colour, 1, "shape", root)

@@ -472,11 +472,19 @@ def sharp_edges(image: np.ndarray, step: float) -> np.ndarray:
     """Pixels where a float (H, W, 3) image jumps by more than ``step`` (max channel) to a neighbour.
 
     A pasted element (a card, a photo, a text run) meets the page in a sharp step; the smooth
-    variation of a photo page rarely does.
+    variation of a photo page rarely does. A step that compression spread over two pixels (a JPEG's
+    chroma blur: each half below ``step``, the whole above it) is marked at its middle pixel, so the
+    outline stays one pixel wide and closed.
     """
+    dx = np.abs(np.diff(image, axis=1)).max(-1) > step
+    dy = np.abs(np.diff(image, axis=0)).max(-1) > step
     edges = np.zeros(image.shape[:2], bool)
-    edges[:, 1:] |= np.abs(np.diff(image, axis=1)).max(-1) > step
-    edges[1:, :] |= np.abs(np.diff(image, axis=0)).max(-1) > step
+    edges[:, 1:] |= dx
+    edges[1:, :] |= dy
+    spread_x = np.abs(image[:, 2:] - image[:, :-2]).max(-1) > step
+    spread_y = np.abs(image[2:] - image[:-2]).max(-1) > step
+    edges[:, 1:-1] |= spread_x & ~dx[:, :-1] & ~dx[:, 1:]
+    edges[1:-1, :] |= spread_y & ~dy[:-1] & ~dy[1:]
     return edges
 
 
@@ -486,12 +494,14 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
     On a photo page the model is a median filter, which keeps the inside of a large element (a card, a
     photo on the photo) as "page": only its outline tells it apart. A region that an outline closed by
     a ``kernel``-sized closing encloses is framed when it holds at least ``min_area`` pixels and
-    ``ratio`` times the outline around it: a glyph's counter (the inside of an "o") holds about as
-    much as its stroke, and stays open. The canvas edge closes an outline too (a circle cut off by the
-    edge), for a region whose stretch of edge is short next to its size: the page between elements
-    and the canvas edge runs along it.
+    ``ratio`` times the outline around it (within ``kernel`` of it, what it holds included): a glyph's
+    counter (the inside of an "o") holds about as much as its stroke, and stays open, while a card
+    holding text and a photo is framed by its rim alone. The canvas edge closes an outline too (a
+    circle cut off by the edge), for a region whose stretch of edge is short next to its size: the
+    page between elements and the canvas edge runs along it.
     """
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kernel + 1, 2 * kernel + 1))
     closed = cv2.morphologyEx(outline.astype(np.uint8), cv2.MORPH_CLOSE, shape).astype(bool)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~closed).astype(np.uint8), connectivity=4)
     edge = np.zeros_like(closed)
@@ -501,10 +511,12 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
     out = np.zeros_like(outline)
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
-        if label == page or contact[label] > EDGE_CONTACT * np.sqrt(area):
+        if label == page or area < min_area or contact[label] > EDGE_CONTACT * np.sqrt(area):
             continue
         around = (slice(max(0, y - kernel), y + h + kernel), slice(max(0, x - kernel), x + w + kernel))
-        if area >= min_area and area >= ratio * int(closed[around].sum()):
+        held = fill_holes(labels[around] == label)
+        rim = cv2.dilate(held.astype(np.uint8), reach).astype(bool) & ~held & closed[around]
+        if area >= ratio * int(rim.sum()):
             out |= labels == label
             out[around] |= closed[around]
     return out
