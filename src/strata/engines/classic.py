@@ -54,7 +54,9 @@ Policies (what a user can rely on):
   a photo's few scattered leftover pixels stay in the page.
 * **Compressed inputs.** A group whose pixels are nearly all within 0.07 of its fill or of the fill's
   mix with the page is flat even when JPEG ringing and chroma blur leave few pixels exactly on the
-  fill: a title stays a text run, not a "photo" with a box of page colour.
+  fill: a title stays a text run, not a "photo" with a box of page colour. On a photo page, an
+  element's outline that compression blurs over two pixels still counts as a sharp step, so a card or
+  a photo pasted on the photo is still framed and lifted whole.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
   what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
   apart. When no layer has two parts, spare layers go first to elements that only partly overlap the
