@@ -494,9 +494,9 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
     On a photo page the model is a median filter, which keeps the inside of a large element (a card, a
     photo on the photo) as "page": only its outline tells it apart. A region that an outline closed by
     a ``kernel``-sized closing encloses is framed when it holds at least ``min_area`` pixels and
-    ``ratio`` times the outline around it (within ``kernel`` of it, what it holds included): a glyph's
-    counter (the inside of an "o") holds about as much as its stroke, and stays open, while a card
-    holding text and a photo is framed by its rim alone. The canvas edge closes an outline too (a
+    ``ratio`` times the outline around it (within ``kernel`` pixels outside it; the outlines of what
+    lies inside it do not count): a glyph's counter (the inside of an "o") holds about as much as its
+    stroke, and stays open, while a card holding text and a photo is framed by its rim alone. The canvas edge closes an outline too (a
     circle cut off by the edge), for a region whose stretch of edge is short next to its size: the
     page between elements and the canvas edge runs along it.
     """
