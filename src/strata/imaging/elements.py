@@ -476,15 +476,13 @@ def sharp_edges(image: np.ndarray, step: float) -> np.ndarray:
     chroma blur: each half below ``step``, the whole above it) is marked at its middle pixel, so the
     outline stays one pixel wide and closed.
     """
-    dx = np.abs(np.diff(image, axis=1)).max(-1) > step
-    dy = np.abs(np.diff(image, axis=0)).max(-1) > step
+    sharp_x = max_diff(image[:, 1:], image[:, :-1]) > step
+    sharp_y = max_diff(image[1:], image[:-1]) > step
     edges = np.zeros(image.shape[:2], bool)
-    edges[:, 1:] |= dx
-    edges[1:, :] |= dy
-    spread_x = np.abs(image[:, 2:] - image[:, :-2]).max(-1) > step
-    spread_y = np.abs(image[2:] - image[:-2]).max(-1) > step
-    edges[:, 1:-1] |= spread_x & ~dx[:, :-1] & ~dx[:, 1:]
-    edges[1:-1, :] |= spread_y & ~dy[:-1] & ~dy[1:]
+    edges[:, 1:] |= sharp_x
+    edges[1:, :] |= sharp_y
+    edges[:, 1:-1] |= (max_diff(image[:, 2:], image[:, :-2]) > step) & ~sharp_x[:, :-1] & ~sharp_x[:, 1:]
+    edges[1:-1, :] |= (max_diff(image[2:], image[:-2]) > step) & ~sharp_y[:-1] & ~sharp_y[1:]
     return edges
 
 
@@ -496,9 +494,9 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
     a ``kernel``-sized closing encloses is framed when it holds at least ``min_area`` pixels and
     ``ratio`` times the outline around it (within ``kernel`` pixels outside it; the outlines of what
     lies inside it do not count): a glyph's counter (the inside of an "o") holds about as much as its
-    stroke, and stays open, while a card holding text and a photo is framed by its rim alone. The canvas edge closes an outline too (a
-    circle cut off by the edge), for a region whose stretch of edge is short next to its size: the
-    page between elements and the canvas edge runs along it.
+    stroke, and stays open, while a card holding text and a photo is framed by its rim alone. The
+    canvas edge closes an outline too (a circle cut off by the edge), for a region whose stretch of
+    edge is short next to its size: the page between elements and the canvas edge runs along it.
     """
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kernel + 1, 2 * kernel + 1))
