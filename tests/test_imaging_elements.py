@@ -3,7 +3,15 @@
 import cv2
 import numpy as np
 
-from strata.imaging.elements import Element, absorb_fragments, framed, join_words, rejoin_pieces, sharp_edges
+from strata.imaging.elements import (
+    Element,
+    absorb_fragments,
+    absorb_halos,
+    framed,
+    join_words,
+    rejoin_pieces,
+    sharp_edges,
+)
 
 
 def outline_of(mask: np.ndarray) -> np.ndarray:
@@ -81,6 +89,28 @@ def test_rim_fragments_join_the_element_they_touch_and_others_stay() -> None:
     assert joined.alpha[40:42, 10:13].min() == 1.0 and joined.alpha[40:42, 13:].max() == 0.0
     np.testing.assert_allclose(joined.colour[41, 11], 0.2)  # the fragment keeps its own colour
     assert out[1] is apart and out[2] is large
+
+
+def test_a_halo_joins_what_it_wraps_and_neighbours_stay() -> None:
+    title = _element(20, 20, np.ones((40, 100)), root=1)
+    title.alpha[10:30, 30:50] = 0  # a counter
+    # Ringing around the title, up to 5 pixels out, in one component and in its counter in another.
+    ring = np.zeros((60, 120), np.float32)
+    ring[5:55, 5:115] = 0.3
+    ring[10:50, 10:110] = 0
+    halo = _element(10, 10, ring, root=2)
+    specks = [_element(32, 52, np.full((3, 3), 0.5), root=3), _element(44, 60, np.full((2, 4), 0.5), root=3)]
+    icon = _element(20, 130, np.ones((12, 12)), root=4)  # beside the title, 10 pixels off it
+    sticker = _element(25, 80, np.ones((10, 10)), root=5)  # lying on the title
+    bigger = _element(0, 200, np.ones((80, 80)), root=6)  # a card next to it is not its halo
+    out = absorb_halos([title, halo, *specks, icon, sticker, bigger])
+    assert [e.root for e in out] == [1, 4, 5, 6]
+    joined = out[0]
+    assert joined.box == (10, 10, 70, 130)
+    assert joined.alpha[5, 5] == np.float32(0.3) and joined.alpha[10:50, 10:40].min() == 1.0
+    np.testing.assert_allclose(joined.colour[5, 5], 0.2)  # the halo keeps its own colour
+    assert joined.alpha[20:40, 40:60].max() == 0.0, "the counter stays open, its specks go to the page"
+    assert out[1] is icon and out[2] is sticker and out[3] is bigger
 
 
 def test_a_piece_cut_off_by_a_rim_rejoins_its_shape_across_the_gap() -> None:

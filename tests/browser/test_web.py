@@ -19,12 +19,13 @@ from PIL import Image
 from psd_tools import PSDImage
 
 import strata_server
-from shared_data import POSTERS
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; the conftest skips this folder without it
 
-POSTER = POSTERS / "qwen-demo-1.png"
-SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+#: The project's drawn poster: a card, a photo, text and shapes, so every one of 4 layers holds an element.
+POSTER = ROOT / "examples" / "poster.png"
+SHOTS = ROOT / "out" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,10 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[strata_server.R
 
 @pytest.fixture(scope="module")
 def poster(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not POSTER.exists():
-        pytest.skip(f"{POSTER} is not available")
     path = tmp_path_factory.mktemp("input") / "poster.png"
-    Image.open(POSTER).convert("RGB").resize((480, 480), Image.Resampling.LANCZOS).save(path)
+    Image.open(POSTER).convert("RGB").resize((480, 320), Image.Resampling.LANCZOS).save(path)
     return path
 
 
@@ -336,7 +335,7 @@ def test_handles_split_reorder_and_recipe_replay(page, poster, tmp_path):
     recipe_path = tmp_path / "edits.json"
     info.value.save_as(recipe_path)
     recipe = parse_recipe(recipe_path.read_text())
-    assert json.loads(recipe_path.read_text())["source"] == {"width": 480, "height": 480, "layers": 3}
+    assert json.loads(recipe_path.read_text())["source"] == {"width": 480, "height": 320, "layers": 3}
     found = state(page)
     base = LayerStack([Image.fromarray(decode(uri)) for uri in found["base"]], names=found["baseNames"])
     replayed = apply_recipe(base, recipe)

@@ -51,10 +51,16 @@ Policies (what a user can rely on):
   peeled on its own, stacked under whatever bites into its outline. A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's counter with the letter (:func:`~strata.imaging.elements.absorb_fragments`);
-  a photo's few scattered leftover pixels stay in the page.
-* **Compressed inputs.** A group whose pixels are nearly all within 0.07 of its fill or of the fill's
+  a photo's few scattered leftover pixels stay in the page. A larger component that wraps a larger
+  element of another component (90 % of its pixels within 6 pixels of it, mostly off it: the ringing a
+  JPEG leaves around a title, the slivers of a card's rim) joins that element and moves with it; one in
+  the element's holes (ringing or noise in a letter's counter) is the page's and stays in the background
+  layer (:func:`~strata.imaging.elements.absorb_halos`).
+* **Compressed inputs.** A group whose pixels are nearly all within 0.1 of its fill or of the fill's
   mix with the page is flat even when JPEG ringing and chroma blur leave few pixels exactly on the
-  fill: a title stays a text run, not a "photo" with a box of page colour. On a photo page, an
+  fill: a title stays a text run, not a "photo" with a box of page colour. Where a group's most common
+  colour is the page's own (the ringing around a small title outnumbers its letters' cores), the colour
+  of its high-contrast pixels is tried as the fill instead. On a photo page, an
   element's outline that compression blurs over two pixels still counts as a sharp step, so a card or
   a photo pasted on the photo is still framed and lifted whole.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
@@ -101,6 +107,7 @@ from strata.imaging.decode import open_image
 from strata.imaging.elements import (
     Element,
     absorb_fragments,
+    absorb_halos,
     framed,
     join_words,
     rejoin_pieces,
@@ -174,7 +181,7 @@ class ClassicEngine:
         run.start(0.2, "elements")
         elements = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
-        elements = join_words(absorb_fragments(rejoin_pieces(elements), height * width))
+        elements = absorb_halos(join_words(absorb_fragments(rejoin_pieces(elements), height * width)))
         stack_overlaps(elements, rgb)
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.

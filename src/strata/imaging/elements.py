@@ -32,6 +32,10 @@ FRAGMENT = 2e-4
 #: rest of its shape, and has its fill within this max-channel distance.
 PIECE_GAP = 3
 PIECE_TOL = 0.035
+#: A component with at least ``HALO_SHARE`` of its pixels within ``HALO_REACH`` pixels of a larger
+#: element of another component, and mostly off it, is that element's halo (the ringing a JPEG leaves
+#: around a title reaches up to about 6 pixels past the title's own rim).
+HALO_REACH, HALO_SHARE = 6, 0.9
 #: Two text elements are words of one line when their letters overlap vertically over at least
 #: ``LINE_OVERLAP`` of the shorter one's height, the taller one is at most twice as tall, the gap
 #: between them is at most ``WORD_GAP`` of the taller one's height (a word space is about a third of
@@ -137,6 +141,59 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
             owners[i] = min(around, key=lambda j: elements[j].area, default=i)
     return [
         merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)
+    ]
+
+
+def absorb_halos(elements: list[Element]) -> list[Element]:
+    """Elements with the halos (:data:`HALO_SHARE`) around them merged in, smallest halos first, so
+    that a halo moves with what it surrounds; a halo in an element's holes (ringing or noise in a
+    letter's counter) is the page's and is left to the background layer."""
+    members: dict[int, list[int]] = {}
+    for i, element in enumerate(elements):
+        members.setdefault(element.root, []).append(i)
+    area = {root: sum(elements[i].area for i in group) for root, group in members.items()}
+    boxes = np.array([e.box for e in elements]).reshape(-1, 4)
+    owner, dropped = list(range(len(elements))), set()
+    holes: dict[int, np.ndarray] = {}
+    reach = HALO_REACH
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    for root in sorted(members, key=area.__getitem__):
+        parts = [elements[i] for i in members[root]]
+        halo = merged(parts, "shape") if len(parts) > 1 else parts[0]
+        top, left, bottom, right = halo.box
+        frame = (top - reach, left - reach, bottom + reach, right + reach)
+        mine = np.pad(halo.alpha > 0, reach)
+        count = int(mine.sum())
+        near = (
+            (boxes[:, 0] < frame[2])
+            & (boxes[:, 2] > frame[0])
+            & (boxes[:, 1] < frame[3])
+            & (boxes[:, 3] > frame[1])
+        )
+        for j in map(int, np.flatnonzero(near)):
+            other = elements[j]
+            meet = crops(frame, other.box)
+            if other.root == root or owner[j] != j or other.area <= area[root] or meet is None:
+                continue
+            theirs = np.zeros(mine.shape, bool)
+            theirs[meet[0]] = other.alpha[meet[1]] > 0
+            close = cv2.dilate(theirs.astype(np.uint8), kernel).astype(bool)
+            if (mine & close).sum() < HALO_SHARE * count or 2 * (mine & theirs).sum() >= count:
+                continue
+            if j not in holes:
+                holes[j] = fill_holes(other.alpha > 0) & (other.alpha == 0)
+            inside = np.zeros(mine.shape, bool)
+            inside[meet[0]] = holes[j][meet[1]]
+            if 2 * (mine & inside).sum() >= count:
+                dropped.update(members[root])
+            else:
+                for i in members[root]:
+                    owner[i] = j
+            break
+    kept = {j: k for k, j in enumerate(j for j in range(len(elements)) if j not in dropped)}
+    return [
+        merged(group, group[0].kind) if len(group) > 1 else group[0]
+        for group in _gather([elements[j] for j in kept], [kept[owner[j]] for j in kept])
     ]
 
 

@@ -38,8 +38,8 @@ _MAX_LEVEL = 10
 #: image does not fill counters.
 HOLE_TOL = 0.1
 #: A group almost all of whose pixels are within this of the fill or its mix with the page is a
-#: flat element with a noisy rim (the ringing and chroma blur of a JPEG around text).
-NOISY_TOL = 0.07
+#: flat element with a noisy rim (the ringing and chroma blur of a JPEG around text, up to quality 50).
+NOISY_TOL = 0.1
 #: A shape whose inscribed radius is below this fraction of its box's short side is drawn with
 #: strokes (a letter), not a body (a card): its small holes are counters, not text in the page colour.
 THIN = 0.25
@@ -168,30 +168,38 @@ def _flat_fill(
     """(fill colour over the box, pixels that carry it), or None when no fill explains the group.
 
     Two seeds are tried: the group's dominant colour (a card) and the dominant colour of its
-    high-contrast pixels (thin text, whose anti-aliased rim outnumbers its solid core).
+    high-contrast pixels (thin text, whose anti-aliased rim outnumbers its solid core). The fill that
+    carries more pixels is taken if it explains the group; the other only where the first is the
+    page's own colour (the ringing around a compressed title outnumbers its letters' cores).
     """
     contrast = max_diff(image, under)
     values = contrast[group]
     strong = group & (contrast >= 0.5 * np.percentile(values[:: max(1, len(values) // 10_000)], 95))
     degree = 2 if min(group.shape) >= 48 else 0
-    best: tuple[np.ndarray, np.ndarray, int] | None = None
-    for seed in dominant_seeds(image, (group, strong), SHAPE_TOL):
-        colour, solid = fit_fill(image, group, seed, SHAPE_TOL, degree)
-        count = int(solid.sum())
-        if best is None or count > best[2]:
-            best = colour, solid, count
-    if best is None or best[2] < 3:
-        return None
-    colour, solid, count = best
-    total = int(group.sum())
-    if count >= 0.3 * total:
-        return colour, solid
-    if count < 0.08 * total:
-        return None
-    error = _mix_error(image, under, colour)[group]
-    if (error < SHAPE_TOL).sum() >= 0.7 * total or (error < NOISY_TOL).sum() >= 0.9 * total:
-        return colour, solid
+    fits = [
+        fit_fill(image, group, seed, SHAPE_TOL, degree)
+        for seed in dominant_seeds(image, (group, strong), SHAPE_TOL)
+    ]
+    for colour, solid in sorted(fits, key=lambda fit: -int(fit[1].sum())):
+        if _explains(image, under, group, colour, solid):
+            return colour, solid
+        if (max_diff(colour[group], under[group]) < NOISY_TOL).mean() <= 0.5:
+            break
     return None
+
+
+def _explains(
+    image: np.ndarray, under: np.ndarray, group: np.ndarray, colour: np.ndarray, solid: np.ndarray
+) -> bool:
+    """Whether a fill carried by ``solid`` explains ``group``: it carries much of it, or nearly every
+    pixel is the fill or its mix with the page."""
+    count, total = int(solid.sum()), int(group.sum())
+    if count < 3 or count < 0.08 * total:
+        return False
+    if count >= 0.3 * total:
+        return True
+    error = _mix_error(image, under, colour)[group]
+    return bool((error < SHAPE_TOL).sum() >= 0.7 * total or (error < NOISY_TOL).sum() >= 0.9 * total)
 
 
 def _mix_error(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
