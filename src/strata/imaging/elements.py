@@ -164,13 +164,7 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
         frame = (top - reach, left - reach, bottom + reach, right + reach)
         mine = np.pad(halo.alpha > 0, reach)
         count = int(mine.sum())
-        near = (
-            (boxes[:, 0] < frame[2])
-            & (boxes[:, 2] > frame[0])
-            & (boxes[:, 1] < frame[3])
-            & (boxes[:, 3] > frame[1])
-        )
-        for j in map(int, np.flatnonzero(near)):
+        for j in map(int, _near(boxes, halo.box, reach)):
             other = elements[j]
             meet = crops(frame, other.box)
             if other.root == root or owner[j] != j or other.area <= area[root] or meet is None:
@@ -416,13 +410,8 @@ def _owners(
     owner = list(range(len(elements)))
     size = 2 * reach + 1
     for i in sorted(candidates, key=lambda i: elements[i].area):
-        top, left, bottom, right = elements[i].box
-        near = np.flatnonzero(
-            (boxes[:, 0] <= bottom + reach)
-            & (boxes[:, 2] >= top - reach)
-            & (boxes[:, 1] <= right + reach)
-            & (boxes[:, 3] >= left - reach)
-        )
+        top, left = elements[i].box[:2]
+        near = _near(boxes, elements[i].box, reach)
         alpha = np.pad(elements[i].alpha > 0, reach).astype(np.uint8)
         ring = cv2.dilate(alpha, np.ones((size, size), np.uint8)).astype(bool)
         contact = {
@@ -434,6 +423,17 @@ def _owners(
         if best is not None and contact[best] > 0:
             owner[i] = best
     return owner
+
+
+def _near(boxes: np.ndarray, box: Box, reach: int) -> np.ndarray:
+    """Indices of the (n, 4) ``boxes`` that come within ``reach`` pixels of ``box``."""
+    top, left, bottom, right = box
+    return np.flatnonzero(
+        (boxes[:, 0] <= bottom + reach)
+        & (boxes[:, 2] >= top - reach)
+        & (boxes[:, 1] <= right + reach)
+        & (boxes[:, 3] >= left - reach)
+    )
 
 
 def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
