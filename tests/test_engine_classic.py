@@ -568,6 +568,30 @@ def test_photo_on_a_photo_page_is_lifted_whole(seed: int, quality: int | None) -
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("radius", [0, 14])
+def test_a_photo_fading_into_its_card_is_lifted_whole(radius: int) -> None:
+    # Part of the photo's left edge fades into the card's colour, so those pixels carry the card's
+    # fill. The photo is still a rectangle (or a rounded one: its corners stay the card's) and gets
+    # them back when it gets a layer of its own.
+    card = (52, 50, 54)
+    photo = np.asarray(photo_page((220, 130), seed=3)).astype(float)
+    ys, xs = np.mgrid[:130, :220]
+    fade = np.clip((np.hypot(ys - 90, xs) - 20) / 30, 0, 1)[..., None]
+    photo = fade * photo + (1 - fade) * card
+    image = Image.new("RGB", (600, 420), (236, 232, 220))
+    ImageDraw.Draw(image).rounded_rectangle([120, 80, 420, 330], radius=16, fill=card)
+    rounded = Image.new("L", (220, 130), 0)
+    ImageDraw.Draw(rounded).rounded_rectangle([0, 0, 219, 129], radius=radius, fill=255)
+    image.paste(Image.fromarray(photo.round().astype(np.uint8)), (160, 110), rounded)
+    stack = ClassicEngine().decompose(image, 3)
+    assert stack.names == ["background", "shape 1", "photo 1"]
+    lifted = stack.arrays()[2][110:240, 160:380, 3] == 255
+    inside = np.asarray(rounded) == 255
+    assert lifted[inside].all(), "part of the photo was left in the card"
+    assert not lifted[~inside].any(), "the photo took the card's pixels at its rounded corners"
+    assert_exact(stack, image)
+
+
 def test_page_under_lifted_text_is_inpainted_sharply() -> None:
     # A smooth photo page with a white title: the page is filled in under the text at full resolution.
     coarse = np.random.default_rng(11).integers(60, 200, size=(3, 4, 3), dtype=np.uint8)

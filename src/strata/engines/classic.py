@@ -48,7 +48,9 @@ Policies (what a user can rely on):
   (:func:`~strata.imaging.elements.stack_overlaps`), not larger-below.
   A photo-like region gives up each of its large flat shapes (up to four), not only the largest, where
   the photo steps sharply away from it (a dark, smooth area of the photo stays in the photo); each is
-  peeled on its own, stacked under whatever bites into its outline. A fringe piece the unmixing
+  peeled on its own, stacked under whatever bites into its outline. A photo that is a rectangle (80 % of
+  its box, along half of each side) takes back the parts of its box that fade into the card under it
+  (rounded corners excepted). A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's counter with the letter (:func:`~strata.imaging.elements.absorb_fragments`);
   a photo's few scattered leftover pixels stay in the page. A larger component that wraps a larger
