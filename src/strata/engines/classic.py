@@ -53,11 +53,11 @@ Policies (what a user can rely on):
   (rounded corners excepted). A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's counter with the letter (:func:`~strata.imaging.elements.absorb_fragments`);
-  a photo's few scattered leftover pixels stay in the page. A larger component that wraps a larger
-  element of another component (90 % of its pixels within 6 pixels of it, mostly off it: the ringing a
-  JPEG leaves around a title, the slivers of a card's rim) joins that element and moves with it; one in
-  the element's holes (ringing or noise in a letter's counter) is the page's and stays in the background
-  layer (:func:`~strata.imaging.elements.absorb_halos`).
+  a photo's few scattered leftover pixels stay in the page. A component of any size that wraps a
+  larger element of another component (90 % of its pixels within 6 pixels of it, mostly off it: the
+  ringing a JPEG leaves around a title, the slivers of a card's rim) joins that element and moves with
+  it; one in the element's holes (ringing or noise in a letter's counter) is the page's and stays in the
+  background layer (:func:`~strata.imaging.elements.absorb_halos`).
 * **Compressed inputs.** A group whose pixels are nearly all within 0.1 of its fill or of the fill's
   mix with the page is flat even when JPEG ringing and chroma blur leave few pixels exactly on the
   fill: a title stays a text run, not a "photo" with a box of page colour. Where a group's most common
