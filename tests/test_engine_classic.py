@@ -379,7 +379,7 @@ def test_a_larger_card_over_a_smaller_one_beside_a_photo_is_on_top(
     assert_exact(stack, image)
 
 
-@pytest.mark.parametrize(("size", "quality"), [(90, 85), (90, 60), (48, 60), (36, 50)])
+@pytest.mark.parametrize(("size", "quality"), [(90, 85), (90, 60), (90, 50), (48, 60), (36, 50)])
 def test_a_jpeg_title_is_one_text_layer(size: int, quality: int) -> None:
     # Compression rings around the letters and blurs their colour: the title is still one flat text
     # run, and the ringing around it and inside its counters goes with it, not into layers of its own.

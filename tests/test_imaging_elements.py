@@ -142,8 +142,10 @@ def test_words_of_one_line_join_and_other_text_stays_apart() -> None:
     other_ink = _word(100, 340 + 20, (30, 60), root=6, ink=0.9)
     on_card = _word(100, 580, (30, 60), root=7, depth=2)  # on a card, beside a page word
     beside = _word(100, 550, (30, 20), root=8)
-    out = join_words([first, second, third, column, below, other_ink, on_card, beside])
-    assert [e.root for e in out] == [1, 4, 5, 6, 7, 8]
+    speck = _element(110, 140, np.ones((3, 3)), root=2)  # lies on the second word
+    speck.depth = 2
+    out = join_words([first, second, third, column, below, other_ink, on_card, beside, speck])
+    assert [e.root for e in out] == [1, 4, 5, 6, 7, 8, 1], "what lay on a word lies on its run"
     assert out[0].kind == "text" and out[0].box == (100, 20, 132, 280)
 
 

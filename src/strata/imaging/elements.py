@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -234,7 +234,8 @@ def join_words(elements: list[Element]) -> list[Element]:
     Letters are grouped into words by a dilation capped at 2 % of the canvas's long side and
     following the median component height, so the words of a large title, or the dot of its "i",
     can come out apart; a designer sets a line of text as one run. Only things on the same thing
-    join: both on the page, or both on the same card, and in one ink.
+    join: both on the page, or both on the same card, and in one ink. What lay on a word (a speck of
+    ringing in a letter) then belongs to the run's component.
     """
     boxes = [_ink_box(e) for e in elements]
     lines = {
@@ -272,7 +273,15 @@ def join_words(elements: list[Element]) -> list[Element]:
         if near:
             i = min(near, key=lambda i: abs(lines[i][0] + lines[i][2] - mark[0] - mark[2]))
             owner[find(j)] = find(i)
-    return [merged(group, "text") if len(group) > 1 else group[0] for group in _gather(elements, owner)]
+    runs = _gather(elements, owner)
+    # What lay on a word (a speck in a letter) now lies on the run: it joins the run's component.
+    root = {e.root: run[0].root for run in runs for e in run[1:] if e.depth == 1}
+    return [merged(run, "text") if len(run) > 1 else _rerooted(run[0], root) for run in runs]
+
+
+def _rerooted(element: Element, root: dict[int, int]) -> Element:
+    """``element`` moved to the component ``root`` maps its own to, if any."""
+    return replace(element, root=root[element.root]) if element.root in root else element
 
 
 def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
