@@ -139,9 +139,7 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
         if owners[i] == i:
             around = [j for j, e in enumerate(elements) if owners[j] == j and _encloses(e, elements[i])]
             owners[i] = min(around, key=lambda j: elements[j].area, default=i)
-    return [
-        merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owners)
-    ]
+    return _merge_owned(elements, owners)
 
 
 def absorb_halos(elements: list[Element]) -> list[Element]:
@@ -184,11 +182,8 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
                 for i in members[root]:
                     owner[i] = j
             break
-    kept = {j: k for k, j in enumerate(j for j in range(len(elements)) if j not in dropped)}
-    return [
-        merged(group, group[0].kind) if len(group) > 1 else group[0]
-        for group in _gather([elements[j] for j in kept], [kept[owner[j]] for j in kept])
-    ]
+    gone = {id(elements[i]) for i in dropped}  # each owns itself alone, so it comes back as it is
+    return [element for element in _merge_owned(elements, owner) if id(element) not in gone]
 
 
 def _encloses(outer: Element, inner: Element) -> bool:
@@ -443,6 +438,13 @@ def _near(boxes: np.ndarray, box: Box, reach: int) -> np.ndarray:
         & (boxes[:, 1] <= right + reach)
         & (boxes[:, 3] >= left - reach)
     )
+
+
+def _merge_owned(elements: list[Element], owner: list[int]) -> list[Element]:
+    """Each owner with the elements that join it merged in, of the owner's kind."""
+    return [
+        merged(group, group[0].kind) if len(group) > 1 else group[0] for group in _gather(elements, owner)
+    ]
 
 
 def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
