@@ -91,6 +91,15 @@ def test_rim_fragments_join_the_element_they_touch_and_others_stay() -> None:
     assert out[1] is apart and out[2] is large
 
 
+def test_a_speck_beside_a_letter_joins_it_and_one_further_off_stays() -> None:
+    letter = _element(10, 10, np.ones((40, 30)), root=1)
+    near = _element(53, 20, np.ones((3, 2)), root=2)  # 3 pixels below it: compression ringing
+    far = _element(60, 20, np.ones((3, 2)), root=3)  # 10 pixels below it
+    out = absorb_fragments([letter, near, far], pixels=100_000)
+    assert [e.root for e in out] == [1, 3]
+    assert out[0].box == (10, 10, 56, 40) and out[1] is far
+
+
 def test_a_halo_joins_what_it_wraps_and_neighbours_stay() -> None:
     title = _element(20, 20, np.ones((40, 100)), root=1)
     title.alpha[10:30, 30:50] = 0  # a counter
@@ -111,6 +120,31 @@ def test_a_halo_joins_what_it_wraps_and_neighbours_stay() -> None:
     np.testing.assert_allclose(joined.colour[5, 5], 0.2)  # the halo keeps its own colour
     assert joined.alpha[20:40, 40:60].max() == 0.0, "the counter stays open, its specks go to the page"
     assert out[1] is icon and out[2] is sticker and out[3] is bigger
+
+
+def test_an_outline_joins_what_it_wraps_across_components_and_within_one() -> None:
+    # A title's stroke, peeled apart from its ink and completed under it, with a speck of its own.
+    ink = _element(20, 20, np.zeros((40, 100)), root=1)
+    ink.alpha[5:35, 5:95] = 1
+    stroke = _element(20, 20, np.ones((40, 100)), root=2)
+    speck = _element(22, 22, np.ones((2, 2)), root=2)
+    speck.depth = 2
+    # A card's border, peeled as content of the card's fill, and text lying on the card.
+    card = _element(100, 20, np.zeros((60, 80)), root=3)
+    card.alpha[3:57, 3:77] = 1
+    border = _element(100, 20, np.ones((60, 80)), root=3)
+    border.alpha[3:57, 3:77], border.depth = 0, 2
+    text = _element(120, 40, np.ones((10, 40)), root=3)
+    text.depth = 2
+    badge = _element(30, 140, np.ones((20, 20)), root=4)  # 20 pixels beside the title: not its outline
+    out = absorb_halos([ink, stroke, speck, card, border, text, badge])
+    assert [(e.root, e.depth) for e in out] == [(1, 1), (3, 1), (3, 2), (4, 1)]
+    title, framed_card = out[0], out[1]
+    assert title.box == (20, 20, 60, 120) and title.alpha.min() == 1.0
+    np.testing.assert_allclose(title.colour[1, 1], 0.2)  # the stroke keeps its own colour
+    np.testing.assert_allclose(title.colour[20, 50], 0.1)  # and the ink its own
+    assert framed_card.box == (100, 20, 160, 100) and framed_card.alpha.min() == 1.0
+    assert out[2] is text and out[3] is badge
 
 
 def test_a_piece_cut_off_by_a_rim_rejoins_its_shape_across_the_gap() -> None:
@@ -162,6 +196,21 @@ def test_the_marks_of_a_text_run_join_it() -> None:
     out = join_words([line, dot, full_stop, red_dot, circle])
     assert [e.root for e in out] == [1, 4, 5]
     assert out[0].kind == "text" and out[0].box == (84, 20, 140, 234)
+
+
+def test_a_letter_that_came_apart_as_a_shape_joins_its_line() -> None:
+    # "Open", "H", "ouse": the capital, too few glyphs to be text, is taller than the word after it.
+    first = _word(100, 20, (40, 120), root=1)
+    capital = _word(100, 160, (40, 30), root=2)  # 20 px after "Open": a word space
+    rest = _word(112, 195, (28, 100), root=3)  # lower case, 5 px after the capital
+    button = _word(96, 305, (48, 90), root=4)  # of the same ink, 10 px on, but taller than the line
+    bar = _word(100, 440, (40, 8), root=5)  # of the same ink, as tall as the line, but 30 px on
+    red = _word(100, 150, (40, 8), root=6, ink=0.9)  # in the word space, of another ink
+    for element in (capital, button, bar, red):
+        element.kind = "shape"
+    out = join_words([first, capital, rest, button, bar, red])
+    assert [e.root for e in out] == [1, 4, 5, 6]
+    assert out[0].kind == "text" and out[0].box == (100, 20, 140, 295)
 
 
 def test_a_mark_between_two_lines_joins_only_the_nearer_one() -> None:

@@ -40,7 +40,11 @@ Policies (what a user can rely on):
 * **Text runs.** Words side by side on one line, in one ink and at most a word space apart (0.6 of the
   letters' height), are one text element with their marks (dots, accents, full stops;
   :func:`~strata.imaging.elements.join_words`): a title is one layer, not one per word; columns and
-  menu items, further apart, stay apart.
+  menu items, further apart, stay apart. A letter cut off its word (compression can leave an "H" or an
+  "l" apart, too few glyphs to be text) joins the line it sits on in its ink.
+* **Outlines.** A title's stroke outline in another colour, a card's border and a circle's outline are
+  one element with what they outline, at any N: a ring whose pixels off an element lie within 6 pixels
+  of it and around it joins it (:func:`~strata.imaging.elements.absorb_halos`).
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`). A smaller card under a larger one's corner is
@@ -52,7 +56,8 @@ Policies (what a user can rely on):
   its box, along half of each side) takes back the parts of its box that fade into the card under it
   (rounded corners excepted). A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
-  speck inside a letter's counter with the letter (:func:`~strata.imaging.elements.absorb_fragments`);
+  speck inside a letter's box or just outside it with the letter
+  (:func:`~strata.imaging.elements.absorb_fragments`);
   a photo's few scattered leftover pixels stay in the page. A component of any size that wraps a
   larger element of another component (90 % of its pixels within 6 pixels of it, mostly off it: the
   ringing a JPEG leaves around a title, the slivers of a card's rim) joins that element and moves with

@@ -32,9 +32,10 @@ FRAGMENT = 2e-4
 #: rest of its shape, and has its fill within this max-channel distance.
 PIECE_GAP = 3
 PIECE_TOL = 0.035
-#: A component with at least ``HALO_SHARE`` of its pixels within ``HALO_REACH`` pixels of a larger
-#: element of another component, and mostly off it, is that element's halo (the ringing a JPEG leaves
-#: around a title reaches up to about 6 pixels past the title's own rim).
+#: A component with at least ``HALO_SHARE`` of its pixels off an element within ``HALO_REACH`` pixels
+#: of it, lying mostly off a larger element or around a smaller one, is that element's halo or
+#: outline (the ringing a JPEG leaves around a title reaches up to about 6 pixels past the title's own
+#: rim; a stroke or a border is usually thinner).
 HALO_REACH, HALO_SHARE = 6, 0.9
 #: Two text elements are words of one line when their letters overlap vertically over at least
 #: ``LINE_OVERLAP`` of the shorter one's height, the taller one is at most twice as tall, the gap
@@ -129,8 +130,8 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
     Left apart, each fragment would be a component of its own: a scatter of specks that the layer
     plan spreads over unrelated layers. A fragment joins the larger element it touches along most
     pixels (smallest fragments first, so a fringe follows its dot wherever the dot goes). One that
-    touches nothing but lies inside a larger element's box (a compression speck in a letter's
-    counter) joins the smallest such element.
+    touches nothing but lies inside a larger element's box, or just outside it (a compression speck
+    in a letter's counter or beside the letter), joins the smallest such element.
     """
     roots = Counter(e.root for e in elements)
     small = [i for i, e in enumerate(elements) if roots[e.root] == 1 and e.area <= FRAGMENT * pixels]
@@ -143,9 +144,15 @@ def absorb_fragments(elements: list[Element], pixels: int) -> list[Element]:
 
 
 def absorb_halos(elements: list[Element]) -> list[Element]:
-    """Elements with the halos (:data:`HALO_SHARE`) around them merged in, smallest halos first, so
-    that a halo moves with what it surrounds; a halo in an element's holes (ringing or noise in a
-    letter's counter) is the page's and is left to the background layer."""
+    """Elements with the halos and outlines around them merged in, so that they move together.
+
+    A component (all elements of a root) joins an element of another component that it wraps
+    (:func:`_wrapped`; smallest components first): the ringing around a JPEG title, the slivers of a
+    card's rim, a title's stroke outline peeled apart from its ink. So does an element that wraps an
+    element it was peeled from (a card's border, peeled as content of the card's fill). A halo in an
+    element's holes (ringing or noise in a letter's counter) is the page's and is left to the
+    background layer.
+    """
     members: dict[int, list[int]] = {}
     for i, element in enumerate(elements):
         members.setdefault(element.root, []).append(i)
@@ -153,44 +160,80 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
     boxes = np.array([e.box for e in elements]).reshape(-1, 4)
     owner, dropped = list(range(len(elements))), set()
     holes: dict[int, np.ndarray] = {}
-    reach = HALO_REACH
-    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
     for root in sorted(members, key=area.__getitem__):
         parts = [elements[i] for i in members[root]]
         halo = merged(parts, "shape") if len(parts) > 1 else parts[0]
-        top, left, bottom, right = halo.box
-        frame = (top - reach, left - reach, bottom + reach, right + reach)
-        mine = np.pad(halo.alpha > 0, reach)
-        count = int(mine.sum())
-        for j in map(int, _near(boxes, halo.box, reach)):
-            other = elements[j]
-            meet = crops(frame, other.box)
-            if other.root == root or owner[j] != j or other.area <= area[root] or meet is None:
-                continue
-            theirs = np.zeros(mine.shape, bool)
-            theirs[meet[0]] = other.alpha[meet[1]] > 0
-            close = cv2.dilate(theirs.astype(np.uint8), kernel).astype(bool)
-            if (mine & close).sum() < HALO_SHARE * count or 2 * (mine & theirs).sum() >= count:
-                continue
-            if j not in holes:
-                holes[j] = fill_holes(other.alpha > 0) & (other.alpha == 0)
-            inside = np.zeros(mine.shape, bool)
-            inside[meet[0]] = holes[j][meet[1]]
-            if 2 * (mine & inside).sum() >= count:
-                dropped.update(members[root])
-            else:
-                for i in members[root]:
-                    owner[i] = j
-            break
+        near = [int(j) for j in _near(boxes, halo.box, HALO_REACH)]
+        others = [j for j in near if elements[j].root != root and owner[j] == j]
+        if (j := _wrapped(halo, others, elements, area[root])) is None:
+            continue
+        if j not in holes:
+            holes[j] = fill_holes(elements[j].alpha > 0) & (elements[j].alpha == 0)
+        if 2 * _on(halo, holes[j], elements[j].box) >= np.count_nonzero(halo.alpha):
+            dropped.update(members[root])
+        else:
+            for i in members[root]:
+                owner[i] = j
+    # An outline peeled as content of what it outlines: a card's border, on the card's fill.
+    for i, element in enumerate(elements):
+        if owner[i] != i or i in dropped:
+            continue
+        near = [int(j) for j in _near(boxes, element.box, HALO_REACH)]
+        below = [j for j in near if elements[j].root == element.root and elements[j].depth < element.depth]
+        if (j := _wrapped(element, below, elements, element.area)) is not None:
+            owner[i] = j
     gone = {id(elements[i]) for i in dropped}  # each owns itself alone, so it comes back as it is
     return [element for element in _merge_owned(elements, owner) if id(element) not in gone]
 
 
+def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area: float) -> int | None:
+    """The first of ``candidates`` that ``halo`` (of total ``area``) wraps, or None.
+
+    A halo wraps an element when nearly all (:data:`HALO_SHARE`) of its pixels off the element lie
+    within :data:`HALO_REACH` pixels of it, and either the element is the larger and the halo lies
+    mostly off it (ringing around a title), or the element lies inside the halo's outline (a stroke
+    completed under the ink it outlines, a border around a card).
+    """
+    reach = HALO_REACH
+    top, left, bottom, right = halo.box
+    frame = (top - reach, left - reach, bottom + reach, right + reach)
+    mine = np.pad(halo.alpha > 0, reach)
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    for j in candidates:
+        other = elements[j]
+        meet = crops(frame, other.box)
+        if meet is None:
+            continue
+        theirs = np.zeros(mine.shape, bool)
+        theirs[meet[0]] = other.alpha[meet[1]] > 0
+        ring = mine & ~theirs
+        close = cv2.dilate(theirs.astype(np.uint8), kernel).astype(bool)
+        if not ring.any() or np.count_nonzero(ring & close) < HALO_SHARE * np.count_nonzero(ring):
+            continue
+        if other.area > area and 2 * np.count_nonzero(mine & theirs) < np.count_nonzero(mine):
+            return j
+        if np.count_nonzero(theirs & ~fill_holes(mine)) <= (1 - HALO_SHARE) * np.count_nonzero(theirs):
+            return j
+    return None
+
+
+def _on(element: Element, mask: np.ndarray, box: Box) -> int:
+    """``element``'s pixels on ``mask`` (a mask over ``box``)."""
+    meet = crops(element.box, box)
+    if meet is None:
+        return 0
+    mine, theirs = meet
+    return int(np.count_nonzero((element.alpha[mine] > 0) & mask[theirs]))
+
+
 def _encloses(outer: Element, inner: Element) -> bool:
-    """Whether ``inner``'s box lies inside ``outer``'s and ``outer`` is the larger."""
+    """Whether ``inner``'s box lies inside ``outer``'s grown by :data:`HALO_REACH` (ringing reaches that
+    far past a letter) and ``outer`` is the larger."""
     top, left, bottom, right = inner.box
     t, lf, b, r = outer.box
-    return t <= top and lf <= left and bottom <= b and right <= r and outer.area > inner.area
+    reach = HALO_REACH
+    inside = t - reach <= top and lf - reach <= left and bottom <= b + reach and right <= r + reach
+    return inside and outer.area > inner.area
 
 
 def rejoin_pieces(elements: list[Element]) -> list[Element]:
@@ -241,7 +284,7 @@ def join_words(elements: list[Element]) -> list[Element]:
 
     def ink(i: int) -> np.ndarray:
         if i not in inks:
-            inks[i] = elements[i].colour[elements[i].alpha >= 0.5].mean(axis=0)
+            inks[i] = np.median(elements[i].colour[elements[i].alpha >= 0.5], axis=0)
         return inks[i]
 
     def beside(i: int, j: int) -> bool:
@@ -260,6 +303,13 @@ def join_words(elements: list[Element]) -> list[Element]:
         for j, other in lines.items():
             if i < j and _same_line(line, other) and beside(i, j):
                 owner[max(find(i), find(j))] = min(find(i), find(j))
+    # A letter cut off its word (by JPEG ringing) is a "shape": one on a line, in its ink and within
+    # a word space of it joins it, and so ties together the words on either side of it.
+    for j, glyph in enumerate(boxes):
+        if elements[j].kind == "shape" and glyph is not None:
+            for i, line in lines.items():
+                if _glyph_of(glyph, line) and beside(i, j):
+                    owner[max(find(i), find(j))] = min(find(i), find(j))
     # A mark joins the one run it lies closest to, so it never ties two lines together.
     for j, mark in enumerate(boxes):
         if j in lines or mark is None:
@@ -390,6 +440,18 @@ def _ink_box(element: Element) -> tuple[int, int, int, int] | None:
         return None
     top, left = element.top, element.left
     return top + int(rows[0]), left + int(cols[0]), top + int(rows[-1]) + 1, left + int(cols[-1]) + 1
+
+
+def _glyph_of(glyph: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:
+    """Whether ink box ``glyph`` is a letter of the line of text in ink box ``line``, beside its words."""
+    height = line[2] - line[0]
+    return (
+        line[0] - MARK * height <= glyph[0]
+        and glyph[2] <= line[2] + MARK * height
+        and glyph[2] - glyph[0] >= MARK * height
+        and glyph[3] - glyph[1] <= 1.5 * height
+        and max(line[1], glyph[1]) - min(line[3], glyph[3]) <= WORD_GAP * height
+    )
 
 
 def _same_line(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

@@ -1,0 +1,74 @@
+"""How reliably a JPEG title comes out as one text layer, over the positions of the 8 × 8 JPEG grid.
+
+A line of text on a flat page, re-encoded as a JPEG, is decomposed with N = 6; it passes when the
+stack is the background, one text layer and empty layers (no ringing, halo or piece of a letter in a
+layer of its own, no "photo"). Where the letters fall on the JPEG grid changes the ringing, so each
+case is drawn at 16 offsets (8 rows × 2 columns of the grid) and the passes are counted.
+
+Usage: python benchmarks/jpeg_text.py [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+
+from PIL import Image, ImageDraw, ImageFont
+
+from strata.engines.classic import ClassicEngine
+
+#: (words, ink, page): a dark red on pink, and a navy on cream whose chroma blur tints the page.
+TITLES = {
+    "red": ("Open House", (75, 26, 41), (232, 116, 124)),
+    "navy": ("Fresh picks daily", (20, 20, 60), (240, 236, 225)),
+}
+#: (title, letter size in pixels, JPEG quality).
+CASES = [
+    ("red", 90, 85),
+    ("red", 90, 60),
+    ("red", 90, 50),
+    ("red", 48, 60),
+    ("red", 36, 50),
+    ("navy", 90, 85),
+    ("navy", 90, 60),
+    ("navy", 48, 60),
+    ("navy", 40, 85),
+]
+OFFSETS = [(dy, dx) for dy in range(8) for dx in (0, 4)]
+LAYERS = 6
+
+
+def passes(title: str, size: int, quality: int, dy: int, dx: int) -> bool:
+    words, ink, page = TITLES[title]
+    image = Image.new("RGB", (760, 520), page)
+    ImageDraw.Draw(image).text((60 + dx, 200 + dy), words, font=ImageFont.load_default(size), fill=ink)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    stack = ClassicEngine().decompose(Image.open(buffer), LAYERS)
+    return stack.names == ["background", "text 1"] + [f"empty {i}" for i in range(1, LAYERS - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write the per-case results here")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    results = []
+    print("| title | size px | JPEG quality | one text layer | misses (dy, dx) |")
+    print("|---|---:|---:|---:|---|")
+    for title, size, quality in CASES:
+        missed = [offset for offset in OFFSETS if not passes(title, size, quality, *offset)]
+        results.append({"title": title, "size": size, "quality": quality, "missed": missed})
+        shown = " ".join(f"({dy},{dx})" for dy, dx in missed)
+        print(f"| {title} | {size} | {quality} | {len(OFFSETS) - len(missed)} / {len(OFFSETS)} | {shown} |")
+    total = sum(len(OFFSETS) - len(r["missed"]) for r in results)
+    print(f"\nall: {total} / {len(OFFSETS) * len(CASES)} ({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
