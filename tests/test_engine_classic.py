@@ -449,6 +449,29 @@ def test_a_stroked_title_and_outlined_shapes_are_one_layer_each(stroke: int) -> 
         assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("quality", [85, 60])
+def test_a_card_holding_a_photo_in_a_jpeg_is_one_flat_layer(quality: int) -> None:
+    # The noise spreads the white card's pixels over more colour bins than the red photo's, so the
+    # most frequent colour is the photo's; the card is still the element under it, not a "photo".
+    image = Image.new("RGB", (900, 500), (240, 236, 225))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle(
+        (80, 100, 420, 400), radius=16, fill=(250, 250, 250), outline=(40, 110, 170), width=4
+    )
+    draw.text((110, 140), "Card title", font=ImageFont.load_default(36), fill=(20, 20, 20))
+    draw.rectangle((110, 220, 390, 370), fill=(200, 90, 60))
+    draw.ellipse((600, 150, 820, 370), fill=(250, 200, 40))
+    jpeg = compressed(image, quality)
+    stack = ClassicEngine().decompose(jpeg, 4)
+    card = owner_of(stack, 200, 300)
+    assert stack.names[card].startswith("shape")
+    assert [owner_of(stack, *p) for p in ((300, 250), (160, 150), (102, 250))] == [card] * 3
+    assert 0 < owner_of(stack, 260, 710) != card
+    body = element_alpha(stack)[card - 1][110:390, 90:410]
+    assert (body == 255).mean() > 0.99, "the card is not whole in its layer"
+    assert_exact(stack, jpeg)
+
+
 def compressed(image: Image.Image, quality: int | None) -> Image.Image:
     """``image`` through a JPEG of this quality (None: as it is)."""
     if quality is None:

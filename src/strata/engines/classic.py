@@ -67,7 +67,9 @@ Policies (what a user can rely on):
   mix with the page is flat even when JPEG ringing and chroma blur leave few pixels exactly on the
   fill: a title stays a text run, not a "photo" with a box of page colour. Where a group's most common
   colour is the page's own (the ringing around a small title outnumbers its letters' cores), the colour
-  of its high-contrast pixels is tried as the fill instead. On a photo page, an
+  of its high-contrast pixels is tried as the fill instead; and where the most common colour is that
+  of a photo or a shape lying on a light card (the noise spreads the card's pixels over more colours),
+  the card's colour, carrying more of the group around it, is the fill. On a photo page, an
   element's outline that compression blurs over two pixels still counts as a sharp step, so a card or
   a photo pasted on the photo is still framed and lifted whole.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with

@@ -49,6 +49,9 @@ BOX_FILL = 0.7
 OUTLINE_STEP = 0.1
 #: Flat parts (cards, circles) taken out of one photo-like group, largest first.
 _MAX_FLAT_PARTS = 4
+#: A flat group's other colour is the card under its most frequent one when its filled shape holds
+#: at least this share of that colour's pixels.
+SURROUND = 0.9
 #: Groups smaller than this many pixels are taken as they are, without fitting.
 _SPECK = 48
 
@@ -170,7 +173,9 @@ def _flat_fill(
     Two seeds are tried: the group's dominant colour (a card) and the dominant colour of its
     high-contrast pixels (thin text, whose anti-aliased rim outnumbers its solid core). The fill that
     carries more pixels is taken if it explains the group; the other only where the first is the
-    page's own colour (the ringing around a compressed title outnumbers its letters' cores).
+    page's own colour (the ringing around a compressed title outnumbers its letters' cores). A fill
+    of the group's other colour that carries more and surrounds the first is the card under it
+    (:func:`_larger_fill`).
     """
     contrast = max_diff(image, under)
     values = contrast[group]
@@ -182,10 +187,34 @@ def _flat_fill(
     ]
     for colour, solid in sorted(fits, key=lambda fit: -int(fit[1].sum())):
         if _explains(image, under, group, colour, solid):
-            return colour, solid
+            return _larger_fill(image, under, group, (colour, solid), degree)
         if (max_diff(colour[group], under[group]) < NOISY_TOL).mean() <= 0.5:
             break
     return None
+
+
+def _larger_fill(
+    image: np.ndarray,
+    under: np.ndarray,
+    group: np.ndarray,
+    fit: tuple[np.ndarray, np.ndarray],
+    degree: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fit``, or the fill of the group's other colour where that carries more of a flat group and
+    surrounds ``fit``'s pixels: the card under a photo or a shape.
+
+    Compression noise spreads a light card's pixels over more colour bins than a saturated shape's
+    lying on it, so the most frequent colour can be the upper element's.
+    """
+    other = group & (max_diff(image, fit[0]) >= NOISY_TOL)
+    if not other.any():
+        return fit
+    alternative = fit_fill(image, group, dominant_colour(image[other]), SHAPE_TOL, degree)
+    carried, solid = int(alternative[1].sum()), fit[1]
+    if carried <= solid.sum() or not _explains(image, under, group, *alternative):
+        return fit
+    outside = np.count_nonzero(solid & ~fill_holes(alternative[1]))
+    return alternative if outside <= (1 - SURROUND) * solid.sum() else fit
 
 
 def _explains(
