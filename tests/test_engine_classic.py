@@ -389,6 +389,7 @@ TITLES = {  # (words, ink, page)
     ("title", "size", "quality", "top", "left"),
     [
         ("red", 90, 85, 200, 60),
+        ("red", 90, 85, 200, 64),  # the ringing in the counter of the "O"
         ("red", 90, 60, 200, 60),
         ("red", 90, 60, 202, 60),  # a speck of ringing just outside the title's box
         ("red", 90, 60, 204, 60),  # the "H" of House comes apart as a shape

@@ -18,7 +18,8 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 3. **Fewer units than layers**: the layer with most elements is split into its parts (its bottom
    elements, each with what lies on it: a button with its label): by kind (shapes, photos, text),
    then its largest part apart. When no layer has two parts, spare layers go, in this order, to
-   (a) any other element lying mostly off its container (an outline, a scatter of marks); (b) a hero
+   (a) any other element lying mostly off its container, holes included (a frame around part of it,
+   a scatter of marks; not the ringing in a letter's counter); (b) a hero
    photo covering at least
    ``HERO_PHOTO`` of its container. Both stay complete underneath (:func:`carriers`). These two cost
    the match to designers' top-level groups nothing on the evaluation designs; the other splits of a
@@ -36,10 +37,11 @@ container's completed body under contents split off above it, or under a card ly
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
-from strata.imaging.elements import KINDS, Element, bottom_depths, crops
+from strata.imaging.elements import KINDS, Element, bottom_depths, crops, fill_holes
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -223,12 +225,18 @@ def _overhang(layer: list[Element]) -> list[Element] | None:
     base = min(e.depth for e in layer)
     heads = [e for e in layer if e.depth == base]
     total = sum(e.area for e in layer)
+    bodies = [_filled(head) for head in heads]
     off = [
         e
         for e in layer
-        if e.depth > base and e.area >= OVERHANG_AREA * total and _outside(e, heads) >= OVERHANG
+        if e.depth > base and e.area >= OVERHANG_AREA * total and _outside(e, bodies) >= OVERHANG
     ]
     return _with_contents(max(off, key=lambda e: e.area), layer) if off else None
+
+
+def _filled(element: Element) -> Element:
+    """``element`` with its holes filled: what lies in a letter's counter or inside a ring lies on it."""
+    return replace(element, alpha=np.maximum(element.alpha, fill_holes(element.alpha > 0)))
 
 
 def _with_contents(element: Element, layer: list[Element]) -> list[Element]:
