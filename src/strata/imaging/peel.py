@@ -206,6 +206,8 @@ def _larger_fill(
     Compression noise spreads a light card's pixels over more colour bins than a saturated shape's
     lying on it, so the most frequent colour can be the upper element's.
     """
+    if 2 * fit[1].sum() >= group.sum():
+        return fit  # no other colour can carry more
     other = group & (max_diff(image, fit[0]) >= NOISY_TOL)
     if not other.any():
         return fit
