@@ -212,11 +212,10 @@ def _larger_fill(
     if not other.any():
         return fit
     alternative = fit_fill(image, group, dominant_colour(image[other]), SHAPE_TOL, degree)
-    carried, solid = int(alternative[1].sum()), fit[1]
-    if carried <= solid.sum() or not _explains(image, under, group, *alternative):
+    if alternative[1].sum() <= fit[1].sum() or not _explains(image, under, group, *alternative):
         return fit
-    outside = np.count_nonzero(solid & ~fill_holes(alternative[1]))
-    return alternative if outside <= (1 - SURROUND) * solid.sum() else fit
+    outside = np.count_nonzero(fit[1] & ~fill_holes(alternative[1]))
+    return alternative if outside <= (1 - SURROUND) * fit[1].sum() else fit
 
 
 def _explains(
