@@ -7,6 +7,7 @@ from strata.imaging.elements import (
     Element,
     absorb_fragments,
     absorb_halos,
+    classify,
     framed,
     join_words,
     rejoin_pieces,
@@ -75,6 +76,18 @@ def test_a_card_holding_text_and_a_photo_is_framed_by_its_rim() -> None:
 def _element(top: int, left: int, alpha: np.ndarray, root: int) -> Element:
     colour = np.full((*alpha.shape, 3), root / 10, np.float32)
     return Element(top, left, alpha.astype(np.float32), colour, 1, "shape", root)
+
+
+def test_a_disc_with_specks_is_a_shape_and_a_line_of_letters_is_text() -> None:
+    # The disc's crop is the box of its group, which held an outline around it: it fills half of it.
+    mask = disc((260, 260), (130, 130), 106)
+    for y, x in ((2, 2), (2, 255), (255, 2)):
+        mask[y : y + 2, x : x + 2] = True  # specks of ringing
+    assert classify(mask, canvas_height=500) == "shape"
+    line = np.zeros((40, 200), bool)
+    for x in range(0, 200, 25):
+        line[5:35, x : x + 12] = True
+    assert classify(line, canvas_height=500) == "text"
 
 
 def test_rim_fragments_join_the_element_they_touch_and_others_stay() -> None:

@@ -651,13 +651,17 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
 
 
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
-    """ "text" for several small glyph-like components (a line or a block of lines), else "shape"."""
+    """ "text" for several small glyph-like components (a line or a block of lines) filling less than
+    60 % of their box, else "shape". Specks (under 5 % of the largest component: compression noise)
+    are not glyphs."""
     h, w = shape_mask.shape
     if h > 2 * w:
         return "shape"
     _, _, stats, _ = cv2.connectedComponentsWithStats(shape_mask.astype(np.uint8), connectivity=8)
-    glyphs = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 3]
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    glyphs = stats[1:][areas >= max(3, 0.05 * areas.max(initial=0))]
     if len(glyphs) < 3 or np.median(glyphs[:, cv2.CC_STAT_HEIGHT]) > GLYPH * canvas_height:
         return "shape"
-    fill_ratio = shape_mask.sum() / max(1, h * w)
+    rows, cols = np.flatnonzero(shape_mask.any(axis=1)), np.flatnonzero(shape_mask.any(axis=0))
+    fill_ratio = shape_mask.sum() / ((rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
     return "text" if fill_ratio < 0.6 else "shape"
