@@ -169,7 +169,7 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
             continue
         if j not in holes:
             holes[j] = fill_holes(elements[j].alpha > 0) & (elements[j].alpha == 0)
-        if 2 * _on(halo, holes[j], elements[j].box) >= np.count_nonzero(halo.alpha):
+        if 2 * _contact(holes[j], elements[j].top, elements[j].left, halo) >= np.count_nonzero(halo.alpha):
             dropped.update(members[root])
         else:
             for i in members[root]:
@@ -215,15 +215,6 @@ def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area
         if np.count_nonzero(theirs & ~fill_holes(mine)) <= (1 - HALO_SHARE) * np.count_nonzero(theirs):
             return j
     return None
-
-
-def _on(element: Element, mask: np.ndarray, box: Box) -> int:
-    """``element``'s pixels on ``mask`` (a mask over ``box``)."""
-    meet = crops(element.box, box)
-    if meet is None:
-        return 0
-    mine, theirs = meet
-    return int(np.count_nonzero((element.alpha[mine] > 0) & mask[theirs]))
 
 
 def _encloses(outer: Element, inner: Element) -> bool:
