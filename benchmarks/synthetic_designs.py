@@ -19,6 +19,7 @@ import colorsys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -314,6 +315,38 @@ def photo(canvas: Canvas, index: int, taken: list) -> None:
 # --- the design -----------------------------------------------------------------------------------------
 
 
+def cast_shadows(canvas: Canvas, rng: np.random.Generator) -> None:
+    """Give about half the top-level elements a soft drop shadow, drawn into the element's own layer
+    (a layer effect, as a PSD renders it): a blurred, offset copy of its outline in black or a dark tint.
+    ``rng`` is apart from the design's, so the design is otherwise the one without shadows."""
+    for _, parts in canvas.elements:
+        if rng.random() < 0.5:
+            continue
+        blur, opacity = rng.uniform(2.0, 10.0), rng.uniform(0.2, 0.6)
+        offset = (int(rng.integers(0, 13)), int(rng.integers(-6, 7)))
+        tint = np.zeros(3, np.float32) if rng.random() < 0.6 else colour(canvas.hue, 0.6, 0.25)
+        parts[0] = _shadowed(parts[0], canvas, blur, opacity, offset, tint)
+
+
+def _shadowed(part: Primitive, canvas: Canvas, blur: float, opacity: float, offset, tint) -> Primitive:
+    """``part`` over its drop shadow, on a crop grown to hold the shadow (within the canvas)."""
+    pad = int(np.ceil(3 * blur)) + max(abs(offset[0]), abs(offset[1]))
+    top, left = max(part.top - pad, 0), max(part.left - pad, 0)
+    bottom = min(part.top + part.rgba.shape[0] + pad, canvas.height)
+    right = min(part.left + part.rgba.shape[1] + pad, canvas.width)
+    body = np.zeros((bottom - top, right - left, 4), np.float32)
+    y, x = part.top - top, part.left - left
+    body[y : y + part.rgba.shape[0], x : x + part.rgba.shape[1]] = part.rgba / 255.0
+    cast = np.roll(body[..., 3], offset, axis=(0, 1))
+    shadow = opacity * cv2.GaussianBlur(cast, (0, 0), blur)
+    a = body[..., 3] + shadow * (1 - body[..., 3])
+    rgb = (body[..., :3] * body[..., 3:] + tint * (shadow * (1 - body[..., 3]))[..., None]) / np.maximum(
+        a, 1e-6
+    )[..., None]
+    rgba = np.clip(np.rint(np.dstack([rgb, a]) * 255.0), 0, 255).astype(np.uint8)
+    return Primitive(part.name, rgba, top, left)
+
+
 def canvas_size(rng: np.random.Generator) -> tuple[int, int]:
     """(height, width): portrait, landscape or square, about 0.3-0.6 megapixels."""
     orientation = rng.integers(3)
@@ -335,8 +368,11 @@ def element_kinds(rng: np.random.Generator) -> list:
     return sorted(kinds, key=lambda k: depth[k])
 
 
-def make_design(seed: int) -> tuple[GroundTruth, GroundTruth]:
-    """The (group, leaf) ground truth of the synthetic design ``seed`` (deterministic per seed)."""
+def make_design(seed: int, shadows: bool = False) -> tuple[GroundTruth, GroundTruth]:
+    """The (group, leaf) ground truth of the synthetic design ``seed`` (deterministic per seed).
+
+    With ``shadows``, the same design with soft drop shadows under some of its elements.
+    """
     rng = np.random.default_rng(seed)
     height, width = canvas_size(rng)
     canvas = Canvas(rng, height, width, hue=float(rng.random()))
@@ -348,6 +384,8 @@ def make_design(seed: int) -> tuple[GroundTruth, GroundTruth]:
     for kind in kinds:
         counts[kind.__name__] = counts.get(kind.__name__, 0) + 1
         kind(canvas, counts[kind.__name__], taken)
+    if shadows:
+        cast_shadows(canvas, np.random.default_rng((seed, 1)))
     shown = _shown(canvas)
     elements = [(name, [p for p in parts if id(p) in shown]) for name, parts in canvas.elements]
     elements = [(name, parts) for name, parts in elements if parts]

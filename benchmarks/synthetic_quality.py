@@ -5,10 +5,11 @@ layers); the engine is not tuned on them. Same protocol and table as benchmarks/
 number of designs where classic's pair cost after 0 edits beats k-means.
 
 ``--jpeg Q`` gives the engines each input re-encoded as a JPEG of quality Q (the truth stays exact):
-how the engine copes with compression noise, as designs shared on the web come.
+how the engine copes with compression noise, as designs shared on the web come. ``--shadows`` gives
+about half the elements of the same designs a soft drop shadow in their own layer (a layer effect).
 
 Usage: python benchmarks/synthetic_quality.py [--designs 24] [--seed 0] [--layers 4 6] [--json OUT]
-       [--save DIR] [--jpeg Q]
+       [--save DIR] [--jpeg Q] [--shadows]
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def main() -> int:
     parser.add_argument(
         "--jpeg", type=int, default=None, help="Re-encode each input as a JPEG of this quality."
     )
+    parser.add_argument("--shadows", action="store_true", help="Give some elements a soft drop shadow.")
     args = parser.parse_args()
     start = time.perf_counter()
-    truths = [make_design(seed) for seed in range(args.seed, args.seed + args.designs)]
+    truths = [make_design(seed, args.shadows) for seed in range(args.seed, args.seed + args.designs)]
     if args.jpeg:
         truths = [(jpeg(group, args.jpeg), jpeg(leaf, args.jpeg)) for group, leaf in truths]
     if args.save:

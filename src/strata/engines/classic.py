@@ -45,6 +45,13 @@ Policies (what a user can rely on):
 * **Outlines.** A title's stroke outline in another colour, a card's border and a circle's outline are
   one element with what they outline, at any N: a ring whose pixels off an element lie within 6 pixels
   of it and around it joins it (:func:`~strata.imaging.elements.absorb_halos`).
+* **Soft shadows and glows.** On a flat or gradient page, a ramp of one colour fading smoothly into
+  the page next to an element (a blurred drop shadow, a glow) is that element's: it goes into its
+  layer, under it, as its colour at the ramp's opacity (:mod:`strata.imaging.shadow`), and the page is
+  completed clean under it. The elements are peeled against the page as the shadows leave it, so their
+  rims are unmixed against the shadow and a glow in a letter's counter leaves the counter open. A ramp
+  lying further from what it touches than half that element's short side (a panel fading into the page,
+  holding text) is not a shadow. Not looked for on photo pages.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`). A smaller card under a larger one's corner is
@@ -127,6 +134,7 @@ from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
 from strata.imaging.peel import PeelContext, peel
+from strata.imaging.shadow import attach_shadows, find_shadows, shade
 from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
 from strata.layers import LayerStack
 
@@ -188,7 +196,7 @@ class ClassicEngine:
         # 3. Foreground: pixels away from the background model, grouped and peeled into elements;
         #    elements that fill most of the canvas are backdrops and join the background.
         run.start(0.2, "elements")
-        elements = _find_elements(rgb, background, valid)
+        elements, shadows = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
         elements = absorb_halos(join_words(absorb_fragments(rejoin_pieces(elements), height * width)))
         stack_overlaps(elements, rgb)
@@ -196,6 +204,7 @@ class ClassicEngine:
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
         run.start(0.55, "merge")
         plan = plan_layers(elements, layers - 1, float(np.hypot(height, width)), height * width)
+        attach_shadows(plan, shadows)
 
         # 5. Rasterise each planned layer ("over" of its elements, straight alpha, 8-bit); every pixel
         #    belongs to one element layer, except a container's body under contents split off above it.
@@ -228,8 +237,14 @@ class ClassicEngine:
         return LayerStack.from_arrays(stack, names=names, metadata=metadata)
 
 
-def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | None) -> list[Element]:
-    """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`)."""
+def _find_elements(
+    rgb: np.ndarray, background: Background, valid: np.ndarray | None
+) -> tuple[list[Element], list[Element]]:
+    """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`).
+
+    On a flat or gradient page, soft shadows and glows (:mod:`~strata.imaging.shadow`) are taken out
+    of the foreground first and returned apart, so that the peel sees the bodies that cast them.
+    """
     height, width = rgb.shape[:2]
     side = min(max(height, width), MAX_ASPECT * min(height, width))
     textured = background.textured
@@ -244,10 +259,13 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
     if valid is not None:
         foreground &= valid
         lines *= valid
+    min_area = max(6, round(height * width * 4e-6)) * (4 if textured else 1)
+    shadows = [] if textured else find_shadows(rgb, background.colour, foreground, valid, min_area)
+    page, foreground = shade(background.colour, foreground, shadows)
     ctx = PeelContext(
         image=rgb,
         tol=tol,
-        min_area=max(6, round(height * width * 4e-6)) * (4 if textured else 1),
+        min_area=min_area,
         max_groups=150,
         max_kernel=max(3, round(0.02 * side)),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
@@ -264,8 +282,8 @@ def _find_elements(rgb: np.ndarray, background: Background, valid: np.ndarray | 
         peel(ctx, text, inpaint(rgb, text))
         ctx.elements[first:] = one_per_line(ctx.elements[first:], lines, ctx.roots)
         ctx.roots += int(lines.max())
-    peel(ctx, foreground, background.colour)
-    return ctx.elements
+    peel(ctx, foreground, page)
+    return ctx.elements, shadows
 
 
 def _absorb_backdrops(elements: list[Element], background: Background, pixels: int) -> list[Element]:

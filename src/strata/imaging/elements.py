@@ -169,7 +169,7 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
             continue
         if j not in holes:
             holes[j] = fill_holes(elements[j].alpha > 0) & (elements[j].alpha == 0)
-        if 2 * _contact(holes[j], elements[j].top, elements[j].left, halo) >= np.count_nonzero(halo.alpha):
+        if 2 * contact(holes[j], elements[j].top, elements[j].left, halo) >= np.count_nonzero(halo.alpha):
             dropped.update(members[root])
         else:
             for i in members[root]:
@@ -471,13 +471,13 @@ def _owners(
         near = _near(boxes, elements[i].box, reach)
         alpha = np.pad(elements[i].alpha > 0, reach).astype(np.uint8)
         ring = cv2.dilate(alpha, np.ones((size, size), np.uint8)).astype(bool)
-        contact = {
-            j: _contact(ring, top - reach, left - reach, elements[j])
+        touching = {
+            j: contact(ring, top - reach, left - reach, elements[j])
             for j in map(int, near)
             if owner[j] == j and joins(i, j)
         }
-        best = max(contact, key=lambda j: contact[j], default=None)
-        if best is not None and contact[best] > 0:
+        best = max(touching, key=lambda j: touching[j], default=None)
+        if best is not None and touching[best] > 0:
             owner[i] = best
     return owner
 
@@ -512,7 +512,7 @@ def _gather(elements: list[Element], owner: list[int]) -> list[list[Element]]:
     return list(members.values())
 
 
-def _contact(ring: np.ndarray, top: int, left: int, other: Element) -> int:
+def contact(ring: np.ndarray, top: int, left: int, other: Element) -> int:
     """Pixels of ``other`` inside ``ring`` (a mask whose box starts at ``top``, ``left``)."""
     meet = crops((top, left, top + ring.shape[0], left + ring.shape[1]), other.box)
     if meet is None:

@@ -1,0 +1,240 @@
+"""Soft shadows and glows: the blurred drop shadow under a card, the glow around a title.
+
+On a flat or gradient page, a soft shadow is the page darkened towards one colour (black, or a dark
+tint) by an opacity that falls smoothly to nothing away from the element casting it; a glow is the
+same towards a light colour. Left to the peel, its dark core would be cut into opaque strips stacked
+on the card and its faint tail would stay in the page, a ghost of the card once the card is moved.
+
+:func:`find_shadows` finds such ramps before the peel, which then sees only the elements' bodies;
+:func:`attach_shadows` puts each one into the layer of the element it touches, under that element,
+as the shadow's colour at the ramp's opacity, so the shadow moves with its element and the page
+under it is completed clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from strata.imaging.alpha import min_alpha, projection_alpha, unblend
+from strata.imaging.elements import Box, Element, contact
+
+#: A shadow's opacity changes by at most this much from one pixel to the next (a blur of about
+#: 3 pixels or more); an element's anti-aliased rim changes faster.
+SLOPE = 0.08
+#: Below this opacity the page is left as it is (half an 8-bit level is invisible).
+FAINT = 1.5 / 255
+#: A shadow is a ramp: at least this share of its visible pixels (away from the page) lie between
+#: 15 % and 85 % of its peak opacity (a flat shape with a soft rim has most of its pixels on its plateau).
+RAMP = 0.4
+#: It fades into the page along at least this share of its outline (the rest meets its element).
+FADES = 0.25
+#: Its pixels unmix to one colour: this share within COLOUR_TOL (max channel) of their median.
+COLOUR_SHARE, COLOUR_TOL = 0.8, 0.1
+#: It lies within this fraction of its element's short side of the element (and within MIN_REACH
+#: pixels at least): a gradient panel that fades into the page holds text, it is not its shadow.
+REACH, MIN_REACH = 0.5, 6
+#: Where it shows, its pixels nearer than the median distance to its caster are on average at least
+#: this many times as opaque as the farther ones.
+DECAY = 1.5
+#: Opacities used to judge a pixel's unmixed colour: fainter ones are mostly quantisation noise.
+SOLID = 0.1
+
+
+def find_shadows(
+    image: np.ndarray, page: np.ndarray, foreground: np.ndarray, valid: np.ndarray | None, min_area: int
+) -> list[Element]:
+    """Soft shadows and glows on the page, each next to the foreground that casts it.
+
+    ``image`` and ``page`` are float32 (H, W, 3); ``foreground`` marks the pixels away from the page
+    (a ramp holding fewer than ``min_area`` of them is too faint to matter); ``valid``, if given,
+    the opaque pixels of the input, where alone shadows are looked for. Each shadow is an element
+    of one colour at the ramp's opacity; its kind, depth and root are its caster's, set when attached.
+    A piece of a shadow cut off by its caster (a glow in a letter's counter) need not fade into the
+    page: it is taken when it unmixes to the colour of a shadow that does.
+    """
+    alpha = min_alpha(image, page)
+    smooth = _smooth(alpha)
+    darker = np.all(image <= page + FAINT, axis=-1)
+    ramps: list[_Candidate] = []
+    pieces: list[_Candidate] = []
+    for direction in (darker, ~darker):
+        candidates = (alpha > FAINT) & smooth & direction
+        if valid is not None:
+            candidates &= valid
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            candidates.astype(np.uint8), connectivity=8
+        )
+        held = np.bincount(labels[foreground], minlength=count)
+        held[0] = 0
+        for label in np.flatnonzero(held >= min_area):
+            left, top, width, height = (int(v) for v in stats[label, :4])
+            box = _grown((top, left, top + height, left + width), alpha.shape, 2)
+            found = _candidate(image, page, alpha, (labels, int(label)), direction, foreground, box)
+            if found is not None:
+                (ramps if found.ramp else pieces).append(found)
+    shadows = [c for c in ramps if _cast(c.mask, c.box, foreground, alpha[c.crop])]
+    colours = [c.colour for c in shadows]
+    shadows += [
+        c
+        for c in pieces
+        if any(np.abs(c.colour - other).max() <= COLOUR_TOL for other in colours)
+        and _cast(c.mask, c.box, foreground)
+    ]
+    return [_element(c, image, page, alpha) for c in shadows]
+
+
+def shade(page: np.ndarray, foreground: np.ndarray, shadows: list[Element]) -> tuple[np.ndarray, np.ndarray]:
+    """The page as the shadows leave it and the foreground without them: what the peel works on.
+
+    Elements are then unmixed against the shaded page, and a glow showing in a letter's counter is
+    the page there, so the counter stays open.
+    """
+    page, foreground = page.copy(), foreground.copy()
+    for shadow in shadows:
+        top, left, bottom, right = shadow.box
+        a = shadow.alpha[..., None]
+        page[top:bottom, left:right] = shadow.colour * a + page[top:bottom, left:right] * (1 - a)
+        foreground[top:bottom, left:right] &= shadow.alpha == 0
+    return page, foreground
+
+
+def attach_shadows(plan: list[list[Element]], shadows: list[Element]) -> None:
+    """Insert each shadow into the planned layer of the element it touches most, just under it.
+
+    A shadow that touches no element (its caster was left in the page) stays out of every layer: the
+    page keeps it.
+    """
+    for shadow in shadows:
+        ring = cv2.dilate(shadow.alpha, np.ones((5, 5), np.uint8)) > 0
+        best, where = 0, (0, 0)
+        for index, layer in enumerate(plan):
+            for position, element in enumerate(layer):
+                touching = contact(ring, shadow.top, shadow.left, element)
+                if touching > best:
+                    best, where = touching, (index, position)
+        if best:
+            owner = plan[where[0]][where[1]]
+            plan[where[0]].insert(
+                where[1], replace(shadow, depth=owner.depth, kind=owner.kind, root=owner.root)
+            )
+
+
+def _smooth(alpha: np.ndarray) -> np.ndarray:
+    """Pixels whose opacity differs from each 4-neighbour's by at most :data:`SLOPE`."""
+    step = np.zeros_like(alpha)
+    dy = np.abs(np.diff(alpha, axis=0))
+    dx = np.abs(np.diff(alpha, axis=1))
+    np.maximum(step[1:], dy, out=step[1:])
+    np.maximum(step[:-1], dy, out=step[:-1])
+    np.maximum(step[:, 1:], dx, out=step[:, 1:])
+    np.maximum(step[:, :-1], dx, out=step[:, :-1])
+    return step <= SLOPE
+
+
+def _grown(box: Box, shape: tuple[int, ...], pad: int) -> Box:
+    top, left, bottom, right = box
+    return max(top - pad, 0), max(left - pad, 0), min(bottom + pad, shape[0]), min(right + pad, shape[1])
+
+
+@dataclass
+class _Candidate:
+    """A smooth component unmixing to one ``colour`` (a mask of ``box``), and whether it is a ramp
+    fading into the page."""
+
+    mask: np.ndarray
+    colour: np.ndarray
+    ramp: bool
+    box: Box
+
+    @property
+    def crop(self) -> tuple[slice, slice]:
+        return slice(self.box[0], self.box[2]), slice(self.box[1], self.box[3])
+
+
+def _candidate(
+    image: np.ndarray,
+    page: np.ndarray,
+    alpha: np.ndarray,
+    labelled: tuple[np.ndarray, int],
+    direction: np.ndarray,
+    foreground: np.ndarray,
+    box: Box,
+) -> _Candidate | None:
+    """A smooth component (``labels == label``) as a candidate shadow in ``box``, or None: it is not of
+    one colour."""
+    crop = (slice(box[0], box[2]), slice(box[1], box[3]))
+    image, page, alpha = image[crop], page[crop], alpha[crop]
+    labels, label = labelled
+    component, direction, foreground = labels[crop] == label, direction[crop], foreground[crop]
+    colours = unblend(image, page, alpha)
+    solid = component & (alpha >= SOLID)
+    if not solid.any():
+        return None
+    colour = np.median(colours[solid], axis=0)
+    same = np.abs(colours - colour).max(axis=-1) <= COLOUR_TOL
+    if same[solid].mean() < COLOUR_SHARE:
+        return None
+    values = alpha[component & foreground]  # what shows: the faint tail is a ramp whatever casts it
+    peak = float(values.max())
+    ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
+    ramp = ((values > 0.15 * peak) & (values < 0.85 * peak)).mean() >= RAMP
+    fades = (alpha[ring] <= FAINT).mean() >= FADES
+    # Next to its caster the ramp is too steep to be smooth (the caster's rim shades it): those
+    # pixels are the shadow's too where they unmix to its colour.
+    near = cv2.dilate(component.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    mask = component | (near & direction & (alpha > FAINT) & (same | (alpha < SOLID)))
+    return _Candidate(mask, colour, ramp and fades, box)
+
+
+def _element(candidate: _Candidate, image: np.ndarray, page: np.ndarray, alpha: np.ndarray) -> Element:
+    """The shadow as an element: its colour at the opacity that explains each pixel over the page."""
+    top, left, bottom, right = candidate.box
+    crop = candidate.crop
+    fill = np.broadcast_to(candidate.colour.astype(np.float32), (bottom - top, right - left, 3))
+    mask = candidate.mask
+    shadow = (projection_alpha(image[crop], page[crop], fill) * mask).astype(np.float32)
+    # It goes on under its caster's rim, which the caster's own unmixing against the page leaves
+    # partly uncovered: a ghost of the rim would stay in the page.
+    rim = (
+        cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        & ~mask
+        & (alpha[crop] > FAINT)
+    )
+    shadow[rim] = cv2.dilate(shadow, np.ones((5, 5), np.uint8))[rim]
+    return Element(top, left, shadow, fill.copy(), 1, "shape", 0)
+
+
+def _cast(shadow: np.ndarray, box: Box, foreground: np.ndarray, opacity: np.ndarray | None = None) -> bool:
+    """Whether the foreground touching a shadow (a mask of ``box``) casts it: the shadow lies within reach.
+
+    Reach is :data:`REACH` of the caster's short side, so a panel fading into the page is not the
+    shadow of the text it holds. The caster is looked for within the shadow's size around it. With
+    the shadow's ``opacity`` (same box), it must also fade away from the caster (:data:`DECAY`).
+    """
+    top, left, bottom, right = box
+    outer = _grown(box, foreground.shape, max(bottom - top, right - left))
+    inner = (slice(top - outer[0], bottom - outer[0]), slice(left - outer[1], right - outer[1]))
+    rest = foreground[outer[0] : outer[2], outer[1] : outer[3]].copy()
+    rest[inner] &= ~shadow
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(shadow.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    touched = np.unique(labels[inner][near])
+    touched = touched[touched > 0]
+    if not touched.size:
+        return False
+    short = int(np.minimum(stats[touched, cv2.CC_STAT_WIDTH], stats[touched, cv2.CC_STAT_HEIGHT]).max())
+    caster = np.isin(labels[inner], touched)
+    distance = cv2.distanceTransform((~caster).astype(np.uint8), cv2.DIST_L2, 3)
+    visible = shadow & foreground[top:bottom, left:right]
+    if (distance[visible] > max(MIN_REACH, REACH * short)).mean() > 0.1:
+        return False
+    if opacity is None:
+        return True
+    # It fades away from its caster: the farther half of what shows is fainter than the nearer half
+    # (a card on a gradient page, whose opacity over the page varies with the page, does not).
+    far = distance[visible] > np.median(distance[visible])
+    shown = opacity[visible]
+    return bool(far.any() and shown[~far].mean() >= DECAY * shown[far].mean())

@@ -1,0 +1,156 @@
+"""Soft shadows and glows: found on the page, put under the element that casts them, the page left clean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+from strata.engines.classic import ClassicEngine
+from strata.imaging.compose import reconstruction_error
+from strata.imaging.shadow import find_shadows
+
+SIZE = (900, 600)  # width, height
+PAGE = np.array([214, 232, 245]) / 255
+
+
+def coverage(draw: callable) -> np.ndarray:
+    """An anti-aliased float mask in [0, 1]: ``draw(ImageDraw, scale)`` at 4 × and box-filtered down."""
+    big = Image.new("L", (SIZE[0] * 4, SIZE[1] * 4), 0)
+    draw(ImageDraw.Draw(big), 4)
+    return np.asarray(big.resize(SIZE, Image.Resampling.BOX), np.float32) / 255
+
+
+def cast(mask: np.ndarray, offset: tuple[int, int], blur: float, opacity: float) -> np.ndarray:
+    """A drop shadow's opacity: the mask shifted by ``offset`` (down, right), blurred, scaled."""
+    shifted = np.roll(mask, offset, axis=(0, 1))
+    return opacity * ndimage.gaussian_filter(shifted, blur)
+
+
+def paint(image: np.ndarray, alpha: np.ndarray, colour: tuple[float, ...]) -> np.ndarray:
+    return image * (1 - alpha[..., None]) + np.asarray(colour, np.float32) * alpha[..., None]
+
+
+def card(draw: ImageDraw.ImageDraw, s: int) -> None:
+    draw.rounded_rectangle((80 * s, 120 * s, 420 * s, 480 * s), 18 * s, fill=255)
+
+
+def circle(draw: ImageDraw.ImageDraw, s: int) -> None:
+    draw.ellipse((580 * s, 260 * s, 780 * s, 460 * s), fill=255)
+
+
+def words(draw: ImageDraw.ImageDraw, s: int) -> None:
+    draw.text((110 * s, 160 * s), "Weekly plan", font=ImageFont.load_default(40 * s), fill=255)
+
+
+def ghost(background: np.ndarray, page: np.ndarray) -> int:
+    """Pixels of the background layer more than 2 levels off the page colour."""
+    return int((np.abs(background[..., :3].astype(int) - np.rint(page * 255)).max(axis=-1) > 2).sum())
+
+
+@pytest.fixture(scope="module")
+def shadowed() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    return shadowed_design()
+
+
+def shadowed_design() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A white card (with text) casting a soft black shadow and an orange circle a dark blue one."""
+    masks = {name: coverage(draw) for name, draw in (("card", card), ("circle", circle), ("text", words))}
+    shadows = {
+        "card": cast(masks["card"], (10, 6), 8.0, 0.35),
+        "circle": cast(masks["circle"], (8, 0), 5.0, 0.6),
+    }
+    image = np.broadcast_to(PAGE.astype(np.float32), (SIZE[1], SIZE[0], 3)).copy()
+    image = paint(image, shadows["card"], (0, 0, 0))
+    image = paint(image, masks["card"], (1, 1, 1))
+    image = paint(image, masks["text"], (30 / 255, 40 / 255, 60 / 255))
+    image = paint(image, shadows["circle"], (20 / 255, 30 / 255, 90 / 255))
+    image = paint(image, masks["circle"], (240 / 255, 120 / 255, 40 / 255))
+    rgb = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    visible = {name: (shadows[name] >= 0.02) & (masks[name] == 0) for name in shadows}
+    bodies = {"card body": masks["card"] == 1, "circle body": masks["circle"] == 1}
+    return rgb, visible | bodies | {"card opacity": shadows["card"]}
+
+
+@pytest.mark.parametrize("layers", [4, 6])
+def test_a_soft_shadow_moves_with_its_element_and_the_page_is_left_clean(shadowed, layers: int) -> None:
+    rgb, where = shadowed
+    stack = ClassicEngine().decompose(Image.fromarray(rgb), layers)
+    arrays = stack.arrays()
+    alpha = np.stack([a[..., 3] for a in arrays[1:]])
+    for name in ("card", "circle"):
+        owner = int(np.argmax(alpha[:, where[f"{name} body"]].sum(axis=1)))
+        assert (alpha[owner][where[f"{name} body"]] == 255).all()
+        shadow = alpha[owner][where[name]]
+        assert (shadow > 0).mean() > 0.99, f"the {name}'s shadow is not in its layer"
+        assert (shadow < 255).mean() > 0.95, f"the {name}'s shadow is opaque, not soft"
+        others = np.delete(alpha, owner, axis=0)[:, where[name]]
+        assert not others.any(), f"another layer holds part of the {name}'s shadow"
+    assert ghost(arrays[0], PAGE) == 0, "the page keeps a ghost of a shadow"
+    max_error, _ = reconstruction_error(arrays, rgb)
+    assert max_error <= 1.0
+
+
+def test_the_shadow_colour_and_opacity_are_recovered(shadowed) -> None:
+    rgb, where = shadowed
+    image = rgb.astype(np.float32) / 255
+    page = np.broadcast_to(PAGE.astype(np.float32), image.shape)
+    foreground = np.abs(image - page).max(axis=-1) > 0.045
+    shadows = find_shadows(image, page, foreground, None, 6)
+    assert len(shadows) == 2
+    black = min(shadows, key=lambda s: float(s.colour[0, 0].sum()))
+    assert np.abs(black.colour[0, 0]).max() <= 3 / 255, "a black shadow unmixes to black"
+    found = np.zeros(image.shape[:2], np.float32)
+    top, left, bottom, right = black.box
+    found[top:bottom, left:right] = black.alpha
+    truth = where["card opacity"][where["card"]]
+    assert np.abs(found[where["card"]] - truth).max() <= 0.01
+
+
+def test_a_panel_fading_into_the_page_is_not_the_shadow_of_its_text() -> None:
+    # A banner that fades in from the page colour is a ramp of one colour too; it lies far beyond
+    # the reach of the text it holds, so it is not taken for the text's shadow.
+    ramp = np.clip(np.linspace(-0.3, 1.3, SIZE[0], dtype=np.float32), 0, 1)
+    panel = np.zeros((SIZE[1], SIZE[0]), np.float32)
+    panel[150:450] = 0.8 * ramp
+    text = coverage(
+        lambda draw, s: draw.text((560 * s, 260 * s), "Sale", font=ImageFont.load_default(60 * s), fill=255)
+    )
+    image = np.broadcast_to(PAGE.astype(np.float32), (SIZE[1], SIZE[0], 3)).copy()
+    image = paint(paint(image, panel, (0.1, 0.2, 0.5)), text, (1, 1, 1))
+    rgb = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    foreground = np.abs(image - PAGE).max(axis=-1) > 0.045
+    assert (
+        find_shadows(
+            rgb.astype(np.float32) / 255,
+            np.broadcast_to(PAGE, image.shape).astype(np.float32),
+            foreground,
+            None,
+            6,
+        )
+        == []
+    )
+
+
+def test_a_glow_around_a_title_is_in_the_title_layer() -> None:
+    # A light title with a white glow on a dark page: the glow is the title's, at its soft opacity.
+    page = np.array([20, 30, 70]) / 255
+    text = coverage(
+        lambda draw, s: draw.text(
+            (120 * s, 220 * s), "Night Market", font=ImageFont.load_default(90 * s), fill=255
+        )
+    )
+    glow = 0.7 * ndimage.gaussian_filter(text, 4.0)
+    image = np.broadcast_to(page.astype(np.float32), (SIZE[1], SIZE[0], 3)).copy()
+    image = paint(paint(image, glow, (1, 1, 1)), text, (250 / 255, 210 / 255, 60 / 255))
+    rgb = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    stack = ClassicEngine().decompose(Image.fromarray(rgb), 4)
+    arrays = stack.arrays()
+    halo = (glow >= 0.02) & (text == 0)
+    owner = 1 + int(np.argmax([a[..., 3][text == 1].sum() for a in arrays[1:]]))
+    assert (arrays[owner][..., 3][halo] > 0).mean() > 0.99, "the glow is not in the title's layer"
+    assert (arrays[owner][..., 3][halo] < 255).mean() > 0.995, "the glow is opaque, not soft"
+    assert ghost(arrays[0], page) <= 4, "the page keeps a ghost of the glow"
+    max_error, _ = reconstruction_error(arrays, rgb)
+    assert max_error <= 1.0
