@@ -112,3 +112,22 @@ def test_classic_beats_k_means_on_held_out_designs(designs):
     theirs = [evaluate_design(truth, kmeans, 4).at(0) for truth in group]
     assert all(m.cost < t.cost for m, t in zip(mine, theirs, strict=True))
     assert np.mean([m.iou for m in mine]) >= 0.75 and np.mean([m.l1 for m in mine]) <= 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 13])
+def test_shadows_are_drawn_into_their_elements_layers(designs, seed):
+    group, leaf = designs[seed] if seed in designs else load("synthetic_designs").make_design(seed)
+    shaded, shaded_leaf = load("synthetic_designs").make_design(seed, shadows=True)
+    assert shaded.names == group.names and shaded_leaf.names == leaf.names
+    image = np.asarray(shaded.image).astype(np.int16)
+    assert np.abs(flatten(shaded.layers) - image).max() == 0
+    assert np.abs(flatten(shaded_leaf.layers) - image).max() == 0
+    grown = [
+        (mine, theirs)
+        for mine, theirs in zip(shaded.layers[1:], group.layers[1:], strict=True)
+        if mine.box != theirs.box
+    ]
+    assert grown, "no element casts a shadow"
+    for mine, theirs in grown:
+        soft = (mine.to_array()[..., 3] > 0) & (theirs.to_array()[..., 3] == 0)
+        assert soft.any() and (mine.to_array()[..., 3][soft] < 1).all(), "a shadow is opaque"

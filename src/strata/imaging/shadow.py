@@ -33,13 +33,14 @@ RAMP = 0.4
 FADES = 0.25
 #: Its pixels unmix to one colour: this share within COLOUR_TOL (max channel) of their median.
 COLOUR_SHARE, COLOUR_TOL = 0.8, 0.1
-#: It lies within this fraction of its element's short side of the element (and within MIN_REACH
-#: pixels at least): a gradient panel that fades into the page holds text, it is not its shadow.
-REACH, MIN_REACH = 0.5, 6
-#: Where it shows, at least half its pixels are on a slope of at least this much opacity per pixel
-#: (measured over 5 pixels): a card on a gradient page is flat, though its opacity over the page
-#: varies slowly with the page.
-STEEP = 0.002
+#: It lies within this fraction of its element's short side of the element, within MIN_REACH pixels
+#: at least and within MAX_REACH of the canvas diagonal at most: a gradient panel that fades into
+#: the page holds text, and the page's own shading (a vignette) spreads far; neither is a shadow.
+REACH, MIN_REACH, MAX_REACH = 0.5, 6, 0.05
+#: Where it shows, at least half its pixels are on a slope of the image of at least this much per
+#: pixel (max channel, measured over 5 pixels): a flat card on a gradient page is flat in the image,
+#: though its opacity over the page varies with the page.
+STEEP = 0.0015
 #: Opacities used to judge a pixel's unmixed colour: fainter ones are mostly quantisation noise.
 SOLID = 0.1
 
@@ -76,13 +77,13 @@ def find_shadows(
             found = _candidate(image, page, alpha, (labels, int(label)), direction, foreground, box)
             if found is not None:
                 (ramps if found.ramp else pieces).append(found)
-    shadows = [c for c in ramps if _cast(c.mask, c.box, foreground)]
+    shadows = [cast for c in ramps if (cast := _cast(c, foreground)) is not None]
     colours = [c.colour for c in shadows]
     shadows += [
-        c
+        cast
         for c in pieces
         if any(np.abs(c.colour - other).max() <= COLOUR_TOL for other in colours)
-        and _cast(c.mask, c.box, foreground)
+        and (cast := _cast(c, foreground)) is not None
     ]
     return [_element(c, image, page, alpha) for c in shadows]
 
@@ -182,8 +183,9 @@ def _candidate(
     peak = float(values.max())
     ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
     ramp = ((values > 0.15 * peak) & (values < 0.85 * peak)).mean() >= RAMP
-    smoothed = cv2.blur(alpha, (5, 5))
-    slope = np.hypot(cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)) / 2
+    smoothed = cv2.blur(image, (5, 5))
+    dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
+    slope = np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
     ramp &= float(np.median(slope[component & foreground])) >= STEEP
     fades = (alpha[ring] <= FAINT).mean() >= FADES
     # Next to its caster the ramp is too steep to be smooth (the caster's rim shades it): those
@@ -211,25 +213,31 @@ def _element(candidate: _Candidate, image: np.ndarray, page: np.ndarray, alpha: 
     return Element(top, left, shadow, fill.copy(), 1, "shape", 0)
 
 
-def _cast(shadow: np.ndarray, box: Box, foreground: np.ndarray) -> bool:
-    """Whether the foreground touching a shadow (a mask of ``box``) casts it: the shadow lies within reach.
+def _cast(candidate: _Candidate, foreground: np.ndarray) -> _Candidate | None:
+    """The candidate within reach of the foreground touching it, which casts it; None when what shows
+    of it lies further (or nothing touches it).
 
     Reach is :data:`REACH` of the caster's short side, so a panel fading into the page is not the
-    shadow of the text it holds. The caster is looked for within the shadow's size around it.
+    shadow of the text it holds. The caster is looked for within the shadow's size around it. The
+    faint tail beyond reach is the page's own shading, not the shadow's.
     """
-    top, left, bottom, right = box
-    outer = _grown(box, foreground.shape, max(bottom - top, right - left))
+    top, left, bottom, right = candidate.box
+    outer = _grown(candidate.box, foreground.shape, max(bottom - top, right - left))
     inner = (slice(top - outer[0], bottom - outer[0]), slice(left - outer[1], right - outer[1]))
     rest = foreground[outer[0] : outer[2], outer[1] : outer[3]].copy()
-    rest[inner] &= ~shadow
+    rest[inner] &= ~candidate.mask
     _, labels, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)
-    near = cv2.dilate(shadow.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    near = cv2.dilate(candidate.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     touched = np.unique(labels[inner][near])
     touched = touched[touched > 0]
     if not touched.size:
-        return False
+        return None
     short = int(np.minimum(stats[touched, cv2.CC_STAT_WIDTH], stats[touched, cv2.CC_STAT_HEIGHT]).max())
     caster = np.isin(labels[inner], touched)
-    distance = cv2.distanceTransform((~caster).astype(np.uint8), cv2.DIST_L2, 3)
-    visible = shadow & foreground[top:bottom, left:right]
-    return bool((distance[visible] <= max(MIN_REACH, REACH * short)).mean() >= 0.9)
+    within = cv2.distanceTransform((~caster).astype(np.uint8), cv2.DIST_L2, 3) <= max(
+        MIN_REACH, min(REACH * short, MAX_REACH * float(np.hypot(*foreground.shape)))
+    )
+    visible = candidate.mask & foreground[top:bottom, left:right]
+    if within[visible].mean() < 0.9:
+        return None
+    return replace(candidate, mask=candidate.mask & within)
