@@ -49,9 +49,12 @@ Policies (what a user can rely on):
   the page next to an element (a blurred drop shadow, a glow) is that element's: it goes into its
   layer, under it, as its colour at the ramp's opacity (:mod:`strata.imaging.shadow`), and the page is
   completed clean under it. The elements are peeled against the page as the shadows leave it, so their
-  rims are unmixed against the shadow and a glow in a letter's counter leaves the counter open. A ramp
-  lying further from what it touches than half that element's short side (a panel fading into the page,
-  holding text) is not a shadow. Not looked for on photo pages.
+  rims are unmixed against the shadow and a glow in a letter's counter leaves the counter open. A
+  shadow reaches at most half its caster's short side and 5 % of the canvas diagonal from it (a panel
+  fading into the page, holding text, is no shadow; the page's own shading beyond stays in the page),
+  and slopes in the image where it shows (a flat card on a gradient page is no shadow, though its
+  opacity over the page varies). Shadows fainter than the foreground tolerance and shadows on photo
+  pages are not looked for; a hard shadow (no blur) is a flat shape like any other.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`). A smaller card under a larger one's corner is

@@ -61,7 +61,7 @@ def find_shadows(
     smooth = _smooth(alpha)
     darker = np.all(image <= page + FAINT, axis=-1)
     ramps: list[_Candidate] = []
-    pieces: list[_Candidate] = []
+    pieces: list[tuple[Box, tuple[np.ndarray, int], np.ndarray, _Candidate | None]] = []
     for direction in (darker, ~darker):
         candidates = (alpha > FAINT) & smooth & direction
         if valid is not None:
@@ -69,23 +69,47 @@ def find_shadows(
         count, labels, stats, _ = cv2.connectedComponentsWithStats(
             candidates.astype(np.uint8), connectivity=8
         )
-        held = np.bincount(labels[foreground], minlength=count)
-        held[0] = 0
-        for label in np.flatnonzero(held >= min_area):
+        for label, ramp in _shown(alpha, labels, count, foreground, min_area):
             left, top, width, height = (int(v) for v in stats[label, :4])
             box = _grown((top, left, top + height, left + width), alpha.shape, 2)
-            found = _candidate(image, page, alpha, (labels, int(label)), direction, foreground, box)
-            if found is not None:
-                (ramps if found.ramp else pieces).append(found)
+            found = None
+            if ramp:
+                found = _candidate(image, page, alpha, (labels, label), direction, foreground, box)
+            if found is not None and found.ramp:
+                ramps.append(found)
+            else:
+                pieces.append((box, (labels, label), direction, found))
     shadows = [cast for c in ramps if (cast := _cast(c, foreground)) is not None]
-    colours = [c.colour for c in shadows]
-    shadows += [
-        cast
-        for c in pieces
-        if any(np.abs(c.colour - other).max() <= COLOUR_TOL for other in colours)
-        and (cast := _cast(c, foreground)) is not None
-    ]
+    for box, labelled, direction, piece in pieces:
+        if not any(_inside(box, shadow.box) for shadow in shadows):
+            continue  # only pieces cut off by a caster, inside its shadow's box, are looked at
+        piece = piece or _candidate(image, page, alpha, labelled, direction, foreground, box)
+        if (
+            piece is not None
+            and any(np.abs(piece.colour - shadow.colour).max() <= COLOUR_TOL for shadow in shadows)
+            and (cast := _cast(piece, foreground)) is not None
+        ):
+            shadows.append(cast)
     return [_element(c, image, page, alpha) for c in shadows]
+
+
+def _shown(
+    alpha: np.ndarray, labels: np.ndarray, count: int, foreground: np.ndarray, min_area: int
+) -> list[tuple[int, bool]]:
+    """The components holding at least ``min_area`` foreground pixels, and whether what shows of each
+    is a ramp (:data:`RAMP`); counted for all components at once, as a page of flat shapes has thousands."""
+    shown = labels[foreground]
+    held = np.bincount(shown, minlength=count)
+    held[0] = 0
+    peak = np.zeros(count, np.float32)
+    np.maximum.at(peak, shown, alpha[foreground])
+    level = alpha[foreground] / np.maximum(peak[shown], 1e-6)
+    on_ramp = np.bincount(shown, weights=(level > 0.15) & (level < 0.85), minlength=count)
+    return [(int(k), bool(on_ramp[k] >= RAMP * held[k])) for k in np.flatnonzero(held >= min_area)]
+
+
+def _inside(box: Box, outer: Box) -> bool:
+    return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
 
 
 def shade(page: np.ndarray, foreground: np.ndarray, shadows: list[Element]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +168,7 @@ def _grown(box: Box, shape: tuple[int, ...], pad: int) -> Box:
 @dataclass
 class _Candidate:
     """A smooth component unmixing to one ``colour`` (a mask of ``box``), and whether it is a ramp
-    fading into the page."""
+    sloping in the image and fading into the page."""
 
     mask: np.ndarray
     colour: np.ndarray
@@ -166,7 +190,8 @@ def _candidate(
     box: Box,
 ) -> _Candidate | None:
     """A smooth component (``labels == label``) as a candidate shadow in ``box``, or None: it is not of
-    one colour."""
+    one colour. It is a ramp (a whole shadow, not a piece) if it slopes in the image where it shows
+    and fades into the page."""
     crop = (slice(box[0], box[2]), slice(box[1], box[3]))
     image, page, alpha = image[crop], page[crop], alpha[crop]
     labels, label = labelled
@@ -179,20 +204,17 @@ def _candidate(
     same = np.abs(colours - colour).max(axis=-1) <= COLOUR_TOL
     if same[solid].mean() < COLOUR_SHARE:
         return None
-    values = alpha[component & foreground]  # what shows: the faint tail is a ramp whatever casts it
-    peak = float(values.max())
     ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
-    ramp = ((values > 0.15 * peak) & (values < 0.85 * peak)).mean() >= RAMP
     smoothed = cv2.blur(image, (5, 5))
     dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
     slope = np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
-    ramp &= float(np.median(slope[component & foreground])) >= STEEP
+    steep = float(np.median(slope[component & foreground])) >= STEEP
     fades = (alpha[ring] <= FAINT).mean() >= FADES
     # Next to its caster the ramp is too steep to be smooth (the caster's rim shades it): those
     # pixels are the shadow's too where they unmix to its colour.
     near = cv2.dilate(component.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     mask = component | (near & direction & (alpha > FAINT) & (same | (alpha < SOLID)))
-    return _Candidate(mask, colour, ramp and fades, box)
+    return _Candidate(mask, colour, steep and fades, box)
 
 
 def _element(candidate: _Candidate, image: np.ndarray, page: np.ndarray, alpha: np.ndarray) -> Element:
