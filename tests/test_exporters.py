@@ -147,6 +147,25 @@ def test_tiff_pages_read_back_by_tifffile_and_pillow(stack):
         assert_layers_equal(layer, image)
 
 
+@pytest.mark.parametrize("options", [{}, {"level": 1, "workers": 2}, {"compression": "none"}])
+def test_tiff_strips_of_nothing_read_back_exactly(stack, options):
+    """Empty strips share one deflated copy; the short last strip and a page of nothing included."""
+    width, height = SIZE[0], 3 * 32 + 5  # three whole strips and a short one
+    band = np.zeros((height, width, 4), np.uint8)
+    band[40:50] = np.asarray(stack.layers[1])[40:50]  # only the second strip has pixels
+    band[-1, -1] = (9, 8, 7, 6)  # and one pixel of the short last strip
+    nothing = np.zeros_like(band)
+    background = np.asarray(stack.layers[0].resize((width, height)))
+    layers = [Image.fromarray(array, "RGBA") for array in (background, band, nothing)]
+    data = FORMATS["tiff"].module.to_bytes(LayerStack(layers), **options)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        assert [page.asarray().tobytes() for page in tif.pages] == [layer.tobytes() for layer in layers]
+    image = Image.open(io.BytesIO(data))
+    for index, layer in enumerate(layers):
+        image.seek(index)
+        assert image.convert("RGBA").tobytes() == layer.tobytes()
+
+
 def test_tiff_reader_handles_planar_pages_and_refuses_other_colour_models(stack):
     # Other tools may store one plane per sample; CMYK or palette samples are not RGB to copy.
     pixels = np.asarray(stack.layers[4])
