@@ -96,6 +96,19 @@ def test_exif_orientation_is_applied(gradient):
     assert image.size == (48, 64)
 
 
+def test_a_callers_image_is_oriented_in_a_copy(gradient):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    theirs = Image.open(io.BytesIO(encode(gradient, "PNG", exif=exif.tobytes())))
+    theirs.load()
+    before = theirs.tobytes()
+    ours = open_image(theirs)
+    assert ours.size == (48, 64) and ours is not theirs
+    assert theirs.size == (64, 48) and theirs.getexif()[0x0112] == 6 and theirs.tobytes() == before
+    same_mode = gradient.copy()
+    assert open_image(same_mode) is not same_mode
+
+
 @pytest.mark.parametrize(
     ("data", "error"),
     [

@@ -31,7 +31,7 @@ def open_image(source: str | Path | bytes | Image.Image, *, limit: int | None = 
     True
     """
     if isinstance(source, Image.Image):
-        return _normalise(source)
+        return _normalise(source.copy())  # never change the caller's image
     limit = max_pixels() if limit is None else limit
     data = _read(source)
     if not data:
@@ -73,9 +73,10 @@ def _normalise(image: Image.Image) -> Image.Image:
     """EXIF-orient, then convert any mode (L, P, I;16, CMYK, LA, ...) to RGB or RGBA.
 
     Alpha is kept only if some pixel is not fully opaque, so an RGBA file that is opaque everywhere is
-    treated like the RGB image it shows.
+    treated like the RGB image it shows. ``image`` is the caller's to give: it is oriented in place,
+    and an image already in its mode is returned without a copy.
     """
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
     if image.mode in {"I;16B", "I;16L", "I;16N"}:
         image = image.convert("I")  # point() refuses these, and Pillow clips them when making I;16
     elif image.mode == "La":
@@ -85,7 +86,9 @@ def _normalise(image: Image.Image) -> Image.Image:
     has_alpha = image.mode in {"RGBA", "LA", "PA", "La", "RGBa"} or (
         image.mode == "P" and "transparency" in image.info
     )
-    image = image.convert("RGBA" if has_alpha else "RGB")
+    mode = "RGBA" if has_alpha else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
     if has_alpha and image.getchannel("A").getextrema()[0] == 255:
         image = image.convert("RGB")
     return image
