@@ -19,10 +19,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from strata.engines.classic import ClassicEngine
 
-#: (words, ink, page): a dark red on pink, and a navy on cream whose chroma blur tints the page.
+#: (words, ink, page, stroke outline (width, colour) or None): a dark red on pink, a navy on cream
+#: whose chroma blur tints the page, and a red title with a navy stroke outline on the same cream.
 TITLES = {
-    "red": ("Open House", (75, 26, 41), (232, 116, 124)),
-    "navy": ("Fresh picks daily", (20, 20, 60), (240, 236, 225)),
+    "red": ("Open House", (75, 26, 41), (232, 116, 124), None),
+    "navy": ("Fresh picks daily", (20, 20, 60), (240, 236, 225), None),
+    "stroked": ("Summer Sale", (230, 60, 40), (240, 236, 225), (3, (20, 20, 60))),
 }
 #: (title, letter size in pixels, JPEG quality).
 CASES = [
@@ -35,15 +37,21 @@ CASES = [
     ("navy", 90, 60),
     ("navy", 48, 60),
     ("navy", 40, 85),
+    ("stroked", 72, 85),
+    ("stroked", 72, 60),
 ]
 OFFSETS = [(dy, dx) for dy in range(8) for dx in (0, 4)]
 LAYERS = 6
 
 
 def passes(title: str, size: int, quality: int, dy: int, dx: int) -> bool:
-    words, ink, page = TITLES[title]
+    words, ink, page, stroke = TITLES[title]
+    width, outline = stroke or (0, None)
     image = Image.new("RGB", (760, 520), page)
-    ImageDraw.Draw(image).text((60 + dx, 200 + dy), words, font=ImageFont.load_default(size), fill=ink)
+    font = ImageFont.load_default(size)
+    ImageDraw.Draw(image).text(
+        (60 + dx, 200 + dy), words, font=font, fill=ink, stroke_width=width, stroke_fill=outline
+    )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     stack = ClassicEngine().decompose(Image.open(buffer), LAYERS)

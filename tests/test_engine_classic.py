@@ -450,6 +450,37 @@ def test_a_stroked_title_and_outlined_shapes_are_one_layer_each(stroke: int) -> 
         assert_exact(stack, image)
 
 
+@pytest.mark.parametrize(("quality", "stroke"), [(85, 2), (85, 3), (60, 2), (60, 3)])
+def test_a_stroked_title_in_a_jpeg_is_one_text_layer_with_open_counters(quality: int, stroke: int) -> None:
+    # Its two colours and the ringing between them pass no flat test: it is lettering, not a photo
+    # per word, and the page showing in its counters and the ringing around it are no opaque blobs.
+    # At quality 60 half the pixels of its small counters ring beyond HOLE_TOL: they stay filled.
+    image = Image.new("RGB", (900, 420), (240, 236, 225))  # the title is a sixth of its height
+    draw = ImageDraw.Draw(image)
+    font, ink, outline = ImageFont.load_default(72), (230, 60, 40), (20, 20, 60)
+    draw.text((60, 40), "Summer Sale", font=font, fill=ink, stroke_width=stroke, stroke_fill=outline)
+    lettering = np.asarray(image).astype(int).sum(axis=-1) < 600
+    filled = ndimage.binary_fill_holes(lettering)
+    counters = ndimage.binary_erosion(filled & ~lettering)
+    assert counters.sum() > 200
+    jpeg = compressed(image, quality)
+    for layers in (4, 6):
+        stack = ClassicEngine().decompose(jpeg, layers)
+        alpha = element_alpha(stack) / 255.0
+        owner = 1 + int(np.argmax(alpha[:, lettering].sum(axis=1)))
+        assert stack.names[owner] == "text 1"
+        held = alpha[:, lettering].sum(axis=1)
+        assert (
+            held[owner - 1] > 0.97 * lettering.sum() and np.delete(held, owner - 1).max() < 0.01 * held.max()
+        )
+        title = alpha[owner - 1]
+        if quality >= 85:
+            assert title[counters].mean() < 0.35 and (title[counters] > 0.9).mean() < 0.1, "counters filled"
+        ring = ndimage.binary_dilation(lettering, iterations=4) & ~ndimage.binary_dilation(filled)
+        assert title[ring].mean() < 0.15, "the ringing around it is opaque"
+        assert_exact(stack, jpeg)
+
+
 @pytest.mark.parametrize("quality", [85, 60])
 def test_a_card_holding_a_photo_in_a_jpeg_is_one_flat_layer(quality: int) -> None:
     # The noise spreads the white card's pixels over more colour bins than the red photo's, so the

@@ -45,6 +45,12 @@ Policies (what a user can rely on):
 * **Outlines.** A title's stroke outline in another colour, a card's border and a circle's outline are
   one element with what they outline, at any N: a ring whose pixels off an element lie within 6 pixels
   of it and around it joins it (:func:`~strata.imaging.elements.absorb_halos`).
+* **Lettering.** A photo-like part drawn with strokes and no taller than a glyph (a title with a
+  stroke outline in a JPEG, whose two colours and ringing pass no flat test) is a text element: its
+  counters stay open where they show the page, its rim and the ringing scattered in and around its
+  box are unmixed against the page at soft opacity (ringing lighter than a light page, which only an
+  almost opaque white explains, stays in the page), and its words join into one run where their
+  inks agree.
 * **Soft shadows and glows.** On a flat or gradient page, a ramp of one colour fading smoothly into
   the page next to an element (a blurred drop shadow, a glow) is that element's: it goes into its
   layer, under it, as its colour at the ramp's opacity (:mod:`strata.imaging.shadow`), and the page is

@@ -9,7 +9,10 @@ Each group of foreground pixels (see :func:`~strata.imaging.elements.component_g
 * a **complex element** (photo, illustration) when no fill explains it: its largest connected part,
   holes filled, is one opaque element with the image's own colours. A compact flat shape touching it
   is peeled on its own: completed under the photo when the photo bites into it (a circle partly under
-  a photo), else lying on the photo, which is completed under it (a badge).
+  a photo), else lying on the photo, which is completed under it (a badge). A part drawn with strokes
+  and no taller than a glyph is **lettering** instead (a stroked title in a JPEG, whose two colours
+  and ringing pass no flat test): a text element whose counters stay open and whose rim and ringing
+  are unmixed against what lies under it, with the scattered ringing around it.
 
 Pixels a group leaves unexplained are extracted again as its siblings. The recursion is bounded in
 depth and in the number of elements, so noise cannot make it explode.
@@ -24,9 +27,17 @@ import cv2
 import numpy as np
 from scipy.ndimage import maximum
 
-from strata.imaging.alpha import projection_alpha
+from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import inpaint
-from strata.imaging.elements import FRAGMENT, GLYPH, Element, classify, component_groups, fill_holes
+from strata.imaging.elements import (
+    FRAGMENT,
+    GLYPH,
+    HALO_REACH,
+    Element,
+    classify,
+    component_groups,
+    fill_holes,
+)
 from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
@@ -139,7 +150,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     fill = _flat_fill(image, group, under)
     if fill is None:
         sibling_root = None if depth == 1 else root
-        for part, level, hidden in _complex_element(ctx, image, group, (top, left), depth, root):
+        for part, level, hidden in _complex_element(ctx, image, under, group, (top, left), depth, root):
             if task.reach is not None:
                 hidden |= task.reach
             reach = hidden if hidden.any() else None
@@ -330,9 +341,16 @@ def _shape_alpha(
 
 
 def _complex_element(
-    ctx: PeelContext, image: np.ndarray, group: np.ndarray, box: tuple[int, int], depth: int, root: int
+    ctx: PeelContext,
+    image: np.ndarray,
+    under: np.ndarray,
+    group: np.ndarray,
+    box: tuple[int, int],
+    depth: int,
+    root: int,
 ) -> list[tuple[np.ndarray, int, np.ndarray]]:
-    """Make the group's large connected parts photo elements, and the scattered rest one more.
+    """Make the group's large connected parts photo elements (or lettering, :func:`_letters`), and the
+    scattered rest one more.
 
     Large compact flat shapes in the group (a badge, a circle, cards overlapping each other) are
     returned to be peeled one by one, each as (pixels, depth, where something lying on it hides it),
@@ -356,11 +374,26 @@ def _complex_element(
     largest = stats[order[0], cv2.CC_STAT_AREA]
     big = [label for label in order[:8] if stats[label, cv2.CC_STAT_AREA] >= 0.25 * largest]
     levels, on = _stacking([*parts, labels == order[0]])
+    rest = body & ~np.isin(labels, big)
     for rank, label in enumerate(big):
         x, y, w, h = (int(v) for v in stats[label, :4])
+        lettering = _letters(labels[y : y + h, x : x + w] == label, ctx.image.shape[0])
+        piece = labels == label
+        if lettering:
+            # The scattered pixels in its box, or as far out as ringing reaches, are its ringing.
+            near = (
+                slice(max(0, y - HALO_REACH), y + h + HALO_REACH),
+                slice(max(0, x - HALO_REACH), x + w + HALO_REACH),
+            )
+            piece[near] |= rest[near]
+            rest[near] = False
+            x, y, w, h = cv2.boundingRect(piece.astype(np.uint8))
         crop = (slice(y, y + h), slice(x, x + w))
-        region = _rectangle(fill_holes(labels[crop] == label))
+        piece = piece[crop]
         colour = image[crop].copy()
+        region = (
+            _open_counters(image[crop], under[crop], piece) if lettering else _rectangle(fill_holes(piece))
+        )
         level = depth
         if rank == 0:
             level += levels[-1]
@@ -371,16 +404,50 @@ def _complex_element(
             if hidden.any():
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
             region |= hidden
-        ctx.elements.append(
-            Element(box[0] + y, box[1] + x, region.astype(np.float32), colour, level, "photo", root)
-        )
-    rest = body & ~np.isin(labels, big)
+        alpha = region.astype(np.float32)
+        if lettering:
+            _soften_rim(image[crop], under[crop], region, alpha, colour)
+        kind = "text" if lettering else "photo"
+        ctx.elements.append(Element(box[0] + y, box[1] + x, alpha, colour, level, kind, root))
     # A few scattered pixels are noise at the photo's rim, not a text block: they stay in the page.
     if rest.sum() >= max(ctx.min_area, FRAGMENT * ctx.image.shape[0] * ctx.image.shape[1]):
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
     return [(part, depth + levels[i], on[i]) for i, part in enumerate(parts)]
+
+
+def _letters(part: np.ndarray, canvas_height: int) -> bool:
+    """Whether a photo-like part is drawn with strokes and no taller than a glyph: lettering (a title
+    with a stroke outline in a compressed image, whose two colours and ringing pass no flat test)."""
+    depth = cv2.distanceTransform(np.pad(part, 1).astype(np.uint8), cv2.DIST_L2, 3)
+    h, w = part.shape
+    return bool(depth.max() < THIN * min(h, w) and h <= GLYPH * canvas_height)
+
+
+def _open_counters(image: np.ndarray, under: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """``part`` with its holes filled, except counters: holes most of whose pixels show what lies
+    under it (within :data:`HOLE_TOL`, the ringing of a compressed image)."""
+    holes = fill_holes(part) & ~part
+    count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
+    content = holes & (max_diff(image, under) >= HOLE_TOL)
+    keep = np.bincount(labels[content], minlength=count) > 0.5 * np.bincount(labels[holes], minlength=count)
+    keep[0] = False
+    return part | keep[labels]
+
+
+def _soften_rim(
+    image: np.ndarray, under: np.ndarray, region: np.ndarray, alpha: np.ndarray, colour: np.ndarray
+) -> None:
+    """Pixels of lettering within :data:`HOLE_TOL` of what lies under it are its anti-aliased rim
+    or ringing, not its colours: they get the smallest alpha that explains them and the colour it
+    unmixes, or, where that alpha is above a half (ringing lighter than a light page: only an
+    almost opaque white explains it), stay in what lies under it. In place."""
+    rim = region & (max_diff(image, under) < HOLE_TOL)
+    a = min_alpha(image[rim], under[rim])
+    a[a > 0.5] = 0.0
+    alpha[rim] = a
+    colour[rim] = unblend(image[rim], under[rim], a)
 
 
 def _rectangle(region: np.ndarray) -> np.ndarray:
