@@ -39,6 +39,8 @@ def to_bytes(
     import tifffile
 
     buffer = io.BytesIO()
+    if compression not in ("zlib", "none"):
+        raise ValueError(f"TIFF compression must be 'zlib' or 'none', not {compression!r}")
     codec = None if compression == "none" else compression
     with tifffile.TiffWriter(buffer) as tif, ThreadPoolExecutor(workers) as pool:
         for layer, name in zip(stack.layers, stack.names, strict=True):
