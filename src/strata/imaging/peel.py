@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -278,9 +279,7 @@ def _complete_shape(
     radius = np.asarray(maximum(depth, shapes, np.arange(shapes_count)))
     owner = np.zeros(count, np.int64)
     owner[labels[holes]] = shapes[holes]
-    # A letter: drawn with strokes, not a body, and no taller than a glyph (a lattice panel is).
-    letter = radius < THIN * stats[:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1].min(axis=1)
-    letter &= stats[:, cv2.CC_STAT_HEIGHT] <= GLYPH * canvas_height
+    letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
     size = np.bincount(labels.ravel(), minlength=count)
     error, hole_labels = _mix_error(image[holes], under[holes], colour[holes]), labels[holes]
     strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
@@ -418,11 +417,17 @@ def _complex_element(
 
 
 def _letters(part: np.ndarray, canvas_height: int) -> bool:
-    """Whether a photo-like part is drawn with strokes and no taller than a glyph: lettering (a title
-    with a stroke outline in a compressed image, whose two colours and ringing pass no flat test)."""
+    """Whether a photo-like part is :func:`_stroked`: lettering (a title with a stroke outline in a
+    compressed image, whose two colours and ringing pass no flat test)."""
     depth = cv2.distanceTransform(np.pad(part, 1).astype(np.uint8), cv2.DIST_L2, 3)
     h, w = part.shape
-    return bool(depth.max() < THIN * min(h, w) and h <= GLYPH * canvas_height)
+    return bool(_stroked(depth.max(), w, h, canvas_height))
+
+
+def _stroked(radius: Any, width: Any, height: Any, canvas_height: int) -> Any:
+    """A letter (per shape, arrays or numbers): drawn with strokes, its inscribed radius below
+    :data:`THIN` of its box's short side (not a body), and no taller than a glyph (a lattice panel is)."""
+    return (radius < THIN * np.minimum(width, height)) & (height <= GLYPH * canvas_height)
 
 
 def _open_counters(image: np.ndarray, under: np.ndarray, part: np.ndarray) -> np.ndarray:
