@@ -1,15 +1,13 @@
 """The evaluation harness: metrics on hand-built layers, ground truth from a real PSD, the run and the CLI."""
 
-import importlib.util
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from shared_data import DESIGNS
+from shared_data import DESIGNS, load_benchmark
 from strata.evaluation import evaluate, load_dataset
 from strata.evaluation.edits import edit_scores
 from strata.evaluation.groundtruth import find_designs, load_ground_truth
@@ -29,14 +27,6 @@ def rect(color, box, alpha=1.0, size=SIZE) -> Layer:
 
 
 WHITE = rect((1, 1, 1), (0, 0, *SIZE))
-
-
-def load_kmeans():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kmeans_baseline.py"
-    spec = importlib.util.spec_from_file_location("kmeans_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- metrics on layers with known answers ---------------------------------------------------------
@@ -212,7 +202,7 @@ def test_returning_the_ground_truth_scores_perfectly_and_kmeans_does_not():
     perfect = evaluate(truths, oracle, 4).designs[0]
     assert (perfect.at(0).l1, perfect.at(0).iou) == (0.0, pytest.approx(1.0))
     assert perfect.max_error <= 0.5 + 1e-3  # the input is the 8-bit rounding of the layers' composite
-    kmeans = evaluate(truths, load_kmeans().decompose, 4, engine="kmeans")
+    kmeans = evaluate(truths, load_benchmark("kmeans_baseline").decompose, 4, engine="kmeans")
     result = kmeans.designs[0]
     assert result.pred_layers == 4 and result.max_error == 0.0  # hard clusters recompose exactly
     assert result.at(0).iou < 0.9

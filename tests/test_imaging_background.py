@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from strata.imaging.background import inpaint
+from shared_data import load_benchmark
+from strata.imaging.background import estimate_background, inpaint
 
 
 def gradient(height: int, width: int) -> np.ndarray:
@@ -36,3 +37,16 @@ def test_nothing_to_fill_or_nothing_known_returns_the_image() -> None:
     page = gradient(20, 30)
     assert np.array_equal(inpaint(page, np.zeros((20, 30), bool)), page)
     assert np.array_equal(inpaint(page, np.ones((20, 30), bool)), page)
+
+
+def test_a_gradient_page_behind_cards_and_titles_is_fitted_from_edge_to_edge() -> None:
+    # Synthetic design 2: a page fading from light to dark (0.4 per channel, about 9 x the foreground
+    # tolerance) behind two cards, a circle and two titles. Started from the page's darkest band (the
+    # most common colour along the canvas edges), the fit must grow across the whole page: stopped
+    # after a few rounds, the light top third was taken for one large "photo" element.
+    truth, _ = load_benchmark("synthetic_designs").make_design(2)
+    image = np.asarray(truth.image.convert("RGB"), np.float32) / 255.0
+    page = truth.layers[0].to_array()[..., :3]
+    model = estimate_background(image)
+    assert not model.textured
+    assert np.abs(model.colour - page).max() < 2 / 255

@@ -10,6 +10,7 @@ from strata.imaging.elements import (
     classify,
     framed,
     join_words,
+    outlines,
     rejoin_pieces,
     sharp_edges,
 )
@@ -71,6 +72,27 @@ def test_a_card_holding_text_and_a_photo_is_framed_by_its_rim() -> None:
     found = framed(sharp_edges(image, 0.08), kernel=9, min_area=200)
     assert found[32:168, 42:258].all()
     assert not found[100, 285]
+
+
+def test_a_card_whose_colour_the_photo_matches_in_places_is_framed_along_its_straight_sides() -> None:
+    # The page waves through the card's grey along its top and bottom sides: every 45 pixels the side
+    # shows no step for 9 pixels, more than the closing bridges. Its straight runs still frame it,
+    # while a line of letters (tops and baselines in rows, on the photo) frames nothing of the page.
+    height, width = 400, 600
+    xs = np.arange(width, dtype=np.float32)
+    page = np.broadcast_to((0.55 + 0.25 * np.sin(2 * np.pi * xs / 90))[None, :, None], (height, width, 3))
+    image = page.copy()
+    card = np.zeros((height, width), bool)
+    card[100:260, 110:505] = True
+    image[card] = 0.55
+    for x in range(110, 500, 22):
+        image[320:350, x : x + 12] = 0.05  # a line of letters below the card
+    assert not framed(sharp_edges(image, 0.08), kernel=7, min_area=700)[card].any()
+    found = framed(outlines(image, 0.08, gap=21), kernel=7, min_area=700)
+    assert found[card].all()
+    rim = np.zeros_like(card)
+    rim[98:262, 108:507] = True  # the card with the outline around it
+    assert not found[~rim].any()
 
 
 def _element(top: int, left: int, alpha: np.ndarray, root: int) -> Element:

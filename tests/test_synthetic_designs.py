@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from shared_data import load_benchmark
 from strata.evaluation import evaluate_design
 from strata.evaluation.layer import Layer, over
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SEEDS = range(8)
-
-
-def load(name: str):
-    """Import a benchmarks/ module (benchmarks/ is not a package; its scripts import each other)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
 def designs():
-    make_design = load("synthetic_designs").make_design
+    make_design = load_benchmark("synthetic_designs").make_design
     return {seed: make_design(seed) for seed in SEEDS}
 
 
@@ -35,7 +24,7 @@ def flatten(layers: list[Layer]) -> np.ndarray:
 
 
 def test_same_seed_same_design_and_other_seed_another(designs):
-    again_group, again_leaf = load("synthetic_designs").make_design(3)
+    again_group, again_leaf = load_benchmark("synthetic_designs").make_design(3)
     group, leaf = designs[3]
     assert np.array_equal(np.asarray(again_group.image), np.asarray(group.image))
     assert again_leaf.names == leaf.names
@@ -85,7 +74,7 @@ def test_text_is_rendered_anti_aliased(designs):
 
 
 def test_saved_pngs_read_back_to_the_same_design(designs, tmp_path):
-    load("synthetic_quality").save([designs[1]], tmp_path)
+    load_benchmark("synthetic_quality").save([designs[1]], tmp_path)
     folder = tmp_path / designs[1][0].name
     image = np.asarray(Image.open(folder / "input.png").convert("RGB"))
     assert np.array_equal(image, np.asarray(designs[1][0].image))
@@ -96,7 +85,7 @@ def test_saved_pngs_read_back_to_the_same_design(designs, tmp_path):
 
 
 def test_the_evaluation_harness_scores_a_synthetic_design(designs):
-    kmeans = load("kmeans_baseline").decompose
+    kmeans = load_benchmark("kmeans_baseline").decompose
     result = evaluate_design(designs[0][0], kmeans, 3)
     assert result.skipped is None and result.max_error == 0
     assert 0.0 <= result.at(0).cost <= 1.0
@@ -106,7 +95,7 @@ def test_classic_beats_k_means_on_held_out_designs(designs):
     """A quality regression guard: the margins measured in the README must not silently vanish."""
     from strata.evaluation import engine_decomposer
 
-    classic, kmeans = engine_decomposer("classic"), load("kmeans_baseline").decompose
+    classic, kmeans = engine_decomposer("classic"), load_benchmark("kmeans_baseline").decompose
     group = [designs[seed][0] for seed in SEEDS]
     mine = [evaluate_design(truth, classic, 4).at(0) for truth in group]
     theirs = [evaluate_design(truth, kmeans, 4).at(0) for truth in group]
@@ -116,8 +105,8 @@ def test_classic_beats_k_means_on_held_out_designs(designs):
 
 @pytest.mark.parametrize("seed", [0, 13])
 def test_shadows_are_drawn_into_their_elements_layers(designs, seed):
-    group, leaf = designs[seed] if seed in designs else load("synthetic_designs").make_design(seed)
-    shaded, shaded_leaf = load("synthetic_designs").make_design(seed, shadows=True)
+    group, leaf = designs[seed] if seed in designs else load_benchmark("synthetic_designs").make_design(seed)
+    shaded, shaded_leaf = load_benchmark("synthetic_designs").make_design(seed, shadows=True)
     assert shaded.names == group.names and shaded_leaf.names == leaf.names
     image = np.asarray(shaded.image).astype(np.int16)
     assert np.abs(flatten(shaded.layers) - image).max() == 0

@@ -30,10 +30,11 @@ Policies (what a user can rely on):
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
   photo: elements are what differs from a smoothed page, plus what a sharp outline encloses (a card or
-  a photo pasted on the photo, whose inside the smoothed page would otherwise keep), plus text lines
-  found by the shape of their letters (:mod:`strata.imaging.text`; a title on an illustration). Text
-  is peeled against the photo itself, so its counters stay open; what is left of its outline or glow
-  stays in the page.
+  a photo pasted on the photo, whose inside the smoothed page would otherwise keep; where the photo
+  matches a flat card's colour for a stretch of its side, the side's straight run is continued
+  through the gap), plus text lines found by the shape of their letters (:mod:`strata.imaging.text`;
+  a title on an illustration). Text is peeled against the photo itself, so its counters stay open;
+  what is left of its outline or glow stays in the page.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds),
   alike first (mean colour and log area), so a pattern's dots join each other before a character.
@@ -135,8 +136,8 @@ from strata.imaging.elements import (
     absorb_halos,
     framed,
     join_words,
+    outlines,
     rejoin_pieces,
-    sharp_edges,
     stack_overlaps,
 )
 from strata.imaging.exactness import make_exact
@@ -262,7 +263,8 @@ def _find_elements(
     lines = np.zeros(foreground.shape, np.int32)
     if textured:
         kernel = max(3, round(0.01 * side)) | 1
-        foreground |= framed(sharp_edges(rgb, EDGE_STEP), kernel, round(FRAMED_AREA * height * width))
+        edges = outlines(rgb, EDGE_STEP, 3 * kernel)
+        foreground |= framed(edges, kernel, round(FRAMED_AREA * height * width))
         lines = on_page(text_lines(rgb), foreground)
         foreground = without_halo(foreground, lines > 0, kernel)
     if valid is not None:

@@ -2,7 +2,9 @@
 
 Designs mostly sit on a flat or gradient page. The model is a quadratic :class:`~strata.imaging.fill.Fill`
 fitted on a copy of at most 0.25 MP, seeded with the most frequent colour of the border strip and, apart,
-of the whole image (the fit that reaches the border and explains more pixels wins). If it explains too
+of the whole image (the fit that reaches the border and explains more pixels wins). Each fit grows from
+its seed's band of the page for a few rounds; a gradient spanning the page needs more, so each is also
+grown until it stops growing, and that fit is kept where it is tight. If the model explains too
 little of the image or of its border strip, or explains it badly, the background is "textured" (a
 photo or an illustration): the model is then a large median filter, and the parts hidden by elements
 are completed by inpainting instead of by the fill.
@@ -22,6 +24,10 @@ TOL = 0.045
 _MODEL_PIXELS = 250_000
 _MIN_EXPLAINED = 0.15
 _MAX_RESIDUAL = 0.035
+#: A page fit grown for up to this many rounds per degree is kept when its residual spread is below
+#: _TIGHT (a designer's gradient, banding included; not a photo it only approximates).
+_GROWN = 8
+_TIGHT = 0.0175
 #: Below this weight a pyramid pixel has no known pixel in its footprint (see :func:`inpaint`).
 _KNOWN = 1e-6
 #: A flat page shows along the canvas edges: a flat colour explaining less of the border strip than
@@ -72,7 +78,19 @@ class _Fit:
 
 
 def _fit(small: np.ndarray, valid: np.ndarray, seed: np.ndarray, border: np.ndarray) -> _Fit:
-    model, inliers = fit_fill(small, valid, seed, TOL, degree=2)
+    # A gradient spanning the page takes many rounds to cover it (each reaches a little further from
+    # the seed's band), linearly first: grown until it stops growing, it is the page where it fits
+    # tightly. A textured page grown that far is explained loosely; it gets the few rounds that a
+    # smooth model of part of it is allowed.
+    grown = _measure(small, valid, border, *fit_fill(small, valid, seed, TOL, 2, _GROWN, _GROWN))
+    if grown.spread <= _TIGHT:
+        return grown
+    return _measure(small, valid, border, *fit_fill(small, valid, seed, TOL, degree=2))
+
+
+def _measure(
+    small: np.ndarray, valid: np.ndarray, border: np.ndarray, model: np.ndarray, inliers: np.ndarray
+) -> _Fit:
     residual = max_diff(small, model)[inliers]
     return _Fit(
         model,

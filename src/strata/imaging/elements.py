@@ -58,6 +58,8 @@ SOLID_BODY = 0.5
 #: A region cut by the canvas edge is framed only if it meets the edge over at most this many times the
 #: square root of its area (a circle cut at its middle: about 1.1).
 EDGE_CONTACT = 1.5
+#: A straight outline runs along one flat colour: its pixels 3 pixels off it are within this of their mean.
+FLAT_SIDE = 0.06
 
 
 #: (top, left, bottom, right) of a box on the canvas.
@@ -597,14 +599,61 @@ def sharp_edges(image: np.ndarray, step: float) -> np.ndarray:
     chroma blur: each half below ``step``, the whole above it) is marked at its middle pixel, so the
     outline stays one pixel wide and closed.
     """
-    sharp_x = max_diff(image[:, 1:], image[:, :-1]) > step
-    sharp_y = max_diff(image[1:], image[:-1]) > step
+    return _steps(image, step) | _steps(image.transpose(1, 0, 2), step).T
+
+
+def _steps(image: np.ndarray, step: float) -> np.ndarray:
+    """The steps of :func:`sharp_edges` between horizontal neighbours (the vertical edges)."""
+    sharp = max_diff(image[:, 1:], image[:, :-1]) > step
     edges = np.zeros(image.shape[:2], bool)
-    edges[:, 1:] |= sharp_x
-    edges[1:, :] |= sharp_y
-    edges[:, 1:-1] |= (max_diff(image[:, 2:], image[:, :-2]) > step) & ~sharp_x[:, :-1] & ~sharp_x[:, 1:]
-    edges[1:-1, :] |= (max_diff(image[2:], image[:-2]) > step) & ~sharp_y[:-1] & ~sharp_y[1:]
+    edges[:, 1:] |= sharp
+    edges[:, 1:-1] |= (max_diff(image[:, 2:], image[:, :-2]) > step) & ~sharp[:, :-1] & ~sharp[:, 1:]
     return edges
+
+
+def outlines(image: np.ndarray, step: float, gap: int) -> np.ndarray:
+    """:func:`sharp_edges`, with the gaps of up to ``gap`` pixels in a flat element's straight sides
+    bridged.
+
+    Where a pasted card's colour matches the photo beside it, its side shows no step there; the rest
+    of the side still runs straight on either side of the gap, along the card's flat fill. A horizontal
+    or vertical run of steps at least 3 × ``gap`` long, mostly steps before the bridging, with one
+    colour all along one side of it, is taken to continue through its gaps.
+    """
+    rows = _steps(image.transpose(1, 0, 2), step).T  # steps between rows: horizontal edges
+    columns = _steps(image, step)
+    across = _straight(columns.T, image.transpose(1, 0, 2), gap).T
+    return rows | columns | _straight(rows, image, gap) | across
+
+
+def _straight(edges: np.ndarray, image: np.ndarray, gap: int) -> np.ndarray:
+    """The runs along the rows of ``edges`` (a step map) with their gaps of up to ``gap`` bridged,
+    where a run is long (3 × ``gap``), at least half steps, and has one colour (within
+    :data:`FLAT_SIDE`) along 90 % of one side, 3 pixels off. A step may lie a row off its run (a step
+    spread over two pixels is marked at its middle one), so runs are found on a band of three rows."""
+    edges = cv2.dilate(edges.astype(np.uint8), np.ones((3, 1), np.uint8))
+    bridged = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8)).astype(bool)
+    # Number the runs of each row: a run starts where a row's pixel is set and its left one is not.
+    padded = np.zeros((bridged.shape[0], bridged.shape[1] + 1), bool)
+    padded[:, 1:] = bridged
+    runs = np.cumsum(padded[:, 1:] & ~padded[:, :-1], dtype=np.int32).reshape(bridged.shape) * bridged
+    length = np.bincount(runs.ravel(), minlength=int(runs.max()) + 1)
+    steps = np.bincount(runs[edges.astype(bool)], minlength=len(length))
+    keep = (length >= 3 * gap) & (steps >= 0.5 * length)
+    keep[0] = False
+    ys, xs = np.nonzero(keep[runs])
+    labels = runs[ys, xs]
+    flat = np.zeros_like(keep)
+    for side in (ys - 3, ys + 3):
+        inside = (side >= 0) & (side < runs.shape[0])
+        colours, which = image[side[inside], xs[inside]], labels[inside]
+        sums = np.stack([np.bincount(which, colours[:, c], len(keep)) for c in range(3)], -1)
+        mean = sums / np.maximum(1, np.bincount(which, minlength=len(keep)))[:, None]
+        near = np.abs(colours - mean[which]).max(-1) <= FLAT_SIDE
+        flat |= np.bincount(which[near], minlength=len(keep)) >= 0.9 * length
+    # A run's band is three rows deep; its middle row carries the outline on, one pixel wide.
+    band = (keep & flat)[runs].astype(np.uint8)
+    return cv2.erode(band, np.ones((3, 1), np.uint8)).astype(bool)
 
 
 def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) -> np.ndarray:

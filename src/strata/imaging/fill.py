@@ -87,13 +87,21 @@ def dominant_seeds(image: np.ndarray, regions: tuple[np.ndarray, ...], tol: floa
 
 
 def fit_fill(
-    image: np.ndarray, mask: np.ndarray, seed: np.ndarray, tol: float, degree: int, rounds: int = 3
+    image: np.ndarray,
+    mask: np.ndarray,
+    seed: np.ndarray,
+    tol: float,
+    degree: int,
+    rounds: int = 3,
+    linear_rounds: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit a fill to the pixels of ``mask`` near ``seed``, re-selecting inliers against the model.
 
     Returns the fill rendered over the box (float32 (h, w, 3)) and its inlier mask (pixels of ``mask``
     within ``tol`` of it). The rounds run on a regular subsample of the box: a smooth model needs no
-    more.
+    more. A quadratic starts from ``linear_rounds`` rounds of a linear fit: fitted to the seed's few
+    pixels it would extrapolate wildly and capture neighbouring elements. A degree's rounds end early
+    once its inliers stop changing.
     """
     h, w = mask.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
@@ -104,16 +112,16 @@ def fit_fill(
     terms = np.stack([np.broadcast_to(t, u.shape) for t in _terms(u, v, degree)], axis=-1)
     coef = np.vstack([seed[None, :], np.zeros((_n_terms(degree) - 1, 3))])
     inliers = sub_mask & (max_diff(sub, seed) < tol)
-    # Raise the degree one round at a time: a quadratic fitted to the seed's few pixels would
-    # extrapolate wildly and capture neighbouring elements.
-    for k in range(rounds + max(0, degree - 1)):
-        d = min(degree, k + 1)
+    for d, count in [(degree, rounds)] if degree < 2 else [(1, linear_rounds), (degree, rounds)]:
         n = _n_terms(d)
-        if inliers.sum() < 4 * n:
-            break
-        found = _least_squares(terms[inliers][:, :n], sub[inliers].astype(np.float64))
-        coef = np.vstack([found, np.zeros((_n_terms(degree) - n, 3))])
-        inliers = sub_mask & (max_diff(sub, (terms @ coef).astype(np.float32)) < tol)
+        for _ in range(count):
+            if inliers.sum() < 4 * n:
+                break
+            found = _least_squares(terms[inliers][:, :n], sub[inliers].astype(np.float64))
+            coef = np.vstack([found, np.zeros((_n_terms(degree) - n, 3))])
+            before, inliers = inliers, sub_mask & (max_diff(sub, (terms @ coef).astype(np.float32)) < tol)
+            if np.array_equal(before, inliers):
+                break
     colour = Fill(coef, degree, h, w).render()
     return colour, mask & (max_diff(image, colour) < tol)
 
