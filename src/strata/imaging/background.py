@@ -82,7 +82,8 @@ def _fit(small: np.ndarray, valid: np.ndarray, seed: np.ndarray, border: np.ndar
     # the seed's band), linearly first: grown until it stops growing, it is the page where it fits
     # tightly. A textured page grown that far is explained loosely; it gets the few rounds that a
     # smooth model of part of it is allowed.
-    grown = _measure(small, valid, border, *fit_fill(small, valid, seed, TOL, 2, _GROWN, _GROWN))
+    model, inliers = fit_fill(small, valid, seed, TOL, degree=2, rounds=_GROWN, linear_rounds=_GROWN)
+    grown = _measure(small, valid, border, model, inliers)
     if grown.spread <= _TIGHT:
         return grown
     return _measure(small, valid, border, *fit_fill(small, valid, seed, TOL, degree=2))
