@@ -95,6 +95,20 @@ def test_a_card_whose_colour_the_photo_matches_in_places_is_framed_along_its_str
     assert not found[~rim].any()
 
 
+def test_outlines_are_found_alike_along_rows_and_columns() -> None:
+    # The card above, turned a quarter: its straight sides are now columns, found on the transposed
+    # step map from the same (untransposed) pixels; the outlines turn with the image, exactly.
+    xs = np.arange(600, dtype=np.float32)
+    image = np.repeat((0.55 + 0.25 * np.sin(2 * np.pi * xs / 90))[None, :, None], 400, 0).repeat(3, 2)
+    image[100:260, 110:505] = 0.55
+    image[320:350, 40:60] = (0.9, 0.3, 0.1)
+    turned = np.ascontiguousarray(image.transpose(1, 0, 2))
+    found = outlines(image, 0.08, gap=21)
+    assert found.sum() > sharp_edges(image, 0.08).sum()  # some sides were continued
+    assert np.array_equal(outlines(turned, 0.08, gap=21), found.T)
+    assert np.array_equal(sharp_edges(turned, 0.08), sharp_edges(image, 0.08).T)
+
+
 def _element(top: int, left: int, alpha: np.ndarray, root: int) -> Element:
     colour = np.full((*alpha.shape, 3), root / 10, np.float32)
     return Element(top, left, alpha.astype(np.float32), colour, 1, "shape", root)

@@ -599,15 +599,20 @@ def sharp_edges(image: np.ndarray, step: float) -> np.ndarray:
     chroma blur: each half below ``step``, the whole above it) is marked at its middle pixel, so the
     outline stays one pixel wide and closed.
     """
-    return _steps(image, step) | _steps(image.transpose(1, 0, 2), step).T
+    return _steps(image, step, 0) | _steps(image, step, 1)
 
 
-def _steps(image: np.ndarray, step: float) -> np.ndarray:
-    """The steps of :func:`sharp_edges` between horizontal neighbours (the vertical edges)."""
-    sharp = max_diff(image[:, 1:], image[:, :-1]) > step
+def _steps(image: np.ndarray, step: float, axis: int) -> np.ndarray:
+    """The steps of :func:`sharp_edges` between neighbours along ``axis`` (0: between rows)."""
+
+    def cut(start: int | None, stop: int | None) -> tuple[slice, ...]:
+        return (slice(None),) * axis + (slice(start, stop),)
+
+    sharp = max_diff(image[cut(1, None)], image[cut(None, -1)]) > step
+    wide = max_diff(image[cut(2, None)], image[cut(None, -2)]) > step
     edges = np.zeros(image.shape[:2], bool)
-    edges[:, 1:] |= sharp
-    edges[:, 1:-1] |= (max_diff(image[:, 2:], image[:, :-2]) > step) & ~sharp[:, :-1] & ~sharp[:, 1:]
+    edges[cut(1, None)] |= sharp
+    edges[cut(1, -1)] |= wide & ~sharp[cut(None, -1)] & ~sharp[cut(1, None)]
     return edges
 
 
@@ -620,17 +625,22 @@ def outlines(image: np.ndarray, step: float, gap: int) -> np.ndarray:
     or vertical run of steps at least 3 × ``gap`` long, mostly steps before the bridging, with one
     colour all along one side of it, is taken to continue through its gaps.
     """
-    rows = _steps(image.transpose(1, 0, 2), step).T  # steps between rows: horizontal edges
-    columns = _steps(image, step)
-    across = _straight(columns.T, image.transpose(1, 0, 2), gap).T
-    return rows | columns | _straight(rows, image, gap) | across
+    rows, columns = _steps(image, step, 0), _steps(image, step, 1)  # horizontal, vertical edges
+    width = image.shape[1]
+    along_rows = _straight(rows, image, (width, 1), gap)
+    along_columns = _straight(columns.T, image, (1, width), gap).T
+    return rows | columns | along_rows | along_columns
 
 
-def _straight(edges: np.ndarray, image: np.ndarray, gap: int) -> np.ndarray:
+def _straight(edges: np.ndarray, image: np.ndarray, strides: tuple[int, int], gap: int) -> np.ndarray:
     """The runs along the rows of ``edges`` (a step map) with their gaps of up to ``gap`` bridged,
     where a run is long (3 × ``gap``), at least half steps, and has one colour (within
     :data:`FLAT_SIDE`) along 90 % of one side, 3 pixels off. A step may lie a row off its run (a step
-    spread over two pixels is marked at its middle one), so runs are found on a band of three rows."""
+    spread over two pixels is marked at its middle one), so runs are found on a band of three rows.
+
+    Row ``y``, column ``x`` of ``edges`` is pixel ``y * strides[0] + x * strides[1]`` of ``image``
+    (H × W × 3, its pixels counted row by row), so the runs along its columns are found on the
+    transposed map without transposing the image."""
     edges = cv2.dilate(edges.astype(np.uint8), np.ones((3, 1), np.uint8))
     bridged = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8)).astype(bool)
     # Number the runs of each row: a run starts where a row's pixel is set and its left one is not.
@@ -644,12 +654,13 @@ def _straight(edges: np.ndarray, image: np.ndarray, gap: int) -> np.ndarray:
     ys, xs = np.nonzero(keep[runs])
     labels = runs[ys, xs]
     flat = np.zeros_like(keep)
+    pixels = image.reshape(-1, 3)
     for side in (ys - 3, ys + 3):
         inside = (side >= 0) & (side < runs.shape[0])
-        colours, which = image[side[inside], xs[inside]], labels[inside]
+        colours, which = pixels[side[inside] * strides[0] + xs[inside] * strides[1]], labels[inside]
         sums = np.stack([np.bincount(which, colours[:, c], len(keep)) for c in range(3)], -1)
         mean = sums / np.maximum(1, np.bincount(which, minlength=len(keep)))[:, None]
-        near = np.abs(colours - mean[which]).max(-1) <= FLAT_SIDE
+        near = max_diff(colours, mean[which].astype(np.float32)) <= FLAT_SIDE
         flat |= np.bincount(which[near], minlength=len(keep)) >= 0.9 * length
     # A run's band is three rows deep; its middle row carries the outline on, one pixel wide.
     band = (keep & flat)[runs].astype(np.uint8)
