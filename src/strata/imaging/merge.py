@@ -363,15 +363,15 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
     """``upper`` lies further up than ``lower`` and covers part of its opaque body.
 
     Opaque pixels under another element are ones completed under it: contents of a card or photo
-    (same component), or a card stacked on another card (another component, whose bottom element
-    ``upper`` is: ``base`` maps each component to its bottom depth). An element that only touches
-    the container's edge (a title whose rim meets a photo) does not sit on it: the layers stay
-    disjoint there instead of stacking for a few rim pixels.
+    (same component), or a card stacked on another card, a photo on another photo (another
+    component, whose bottom element ``upper`` is: ``base`` maps each component to its bottom
+    depth). An element that only touches the container's edge (a title whose rim meets a photo)
+    does not sit on it: the layers stay disjoint there instead of stacking for a few rim pixels.
     """
     if upper.depth <= lower.depth:
         return False
     if upper.root != lower.root and not (
-        upper.kind == lower.kind == "shape" and upper.depth == base[upper.root]
+        upper.kind == lower.kind != "text" and upper.depth == base[upper.root]
     ):
         return False
     meet = crops(upper.box, lower.box)

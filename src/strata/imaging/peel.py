@@ -30,6 +30,7 @@ from scipy.ndimage import maximum
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import inpaint
+from strata.imaging.collage import Box, collage
 from strata.imaging.elements import (
     FRAGMENT,
     GLYPH,
@@ -38,6 +39,7 @@ from strata.imaging.elements import (
     classify,
     component_groups,
     fill_holes,
+    sharp_edges,
 )
 from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
 
@@ -108,6 +110,18 @@ class _Task:
     root: int | None  # None: each group starts a component of its own
     #: Pixels (same crop) where a shape may be completed beyond ``mask``: an element hiding part of it.
     reach: np.ndarray | None = None
+
+
+@dataclass
+class _At:
+    """Where a collage's photos go: the crop's origin on the canvas, the bottom photo's level, its
+    root, and whether they lie on the page (each then starts a component)."""
+
+    top: int
+    left: int
+    level: int
+    root: int
+    page: bool
 
 
 def _peel_groups(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
@@ -373,6 +387,7 @@ def _complex_element(
     largest = stats[order[0], cv2.CC_STAT_AREA]
     big = [label for label in order[:8] if stats[label, cv2.CC_STAT_AREA] >= 0.25 * largest]
     levels, on = _stacking([*parts, labels == order[0]])
+    lifted = 0  # levels a collage adds under the flat parts lying on it
     rest = body & ~np.isin(labels, big)
     for rank, label in enumerate(big):
         x, y, w, h = (int(v) for v in stats[label, :4])
@@ -393,12 +408,17 @@ def _complex_element(
         region = (
             _open_counters(image[crop], under[crop], piece) if lettering else _rectangle(fill_holes(piece))
         )
-        level = depth
+        level = depth + (levels[-1] if rank == 0 else 0)
+        on_photo = on[-1][crop] if rank == 0 else np.zeros_like(region)
+        photos = None if lettering else collage(region, on_photo, sharp_edges(image[crop], OUTLINE_STEP))
+        if photos is not None:
+            at = _At(box[0] + y, box[1] + x, level, root, depth == 1)
+            _add_collage(ctx, image[crop], region, on_photo, photos, at)
+            lifted = len(photos) - 1 if rank == 0 else 0
+            continue
         if rank == 0:
-            level += levels[-1]
             # Under the shapes lying on it (in its holes or over its edge) it is inpainted, not a
             # copy of them.
-            on_photo = on[-1][crop]
             hidden = (_convex_completion(region, region | on_photo) & ~region) | (region & on_photo)
             if hidden.any():
                 colour[hidden] = inpaint(image[crop], hidden)[hidden]
@@ -413,7 +433,35 @@ def _complex_element(
         ctx.elements.append(
             Element(box[0], box[1], rest.astype(np.float32), image.copy(), depth, "photo", root)
         )
-    return [(part, depth + levels[i], on[i]) for i, part in enumerate(parts)]
+    return [
+        (part, depth + levels[i] + (lifted if levels[i] > levels[-1] else 0), on[i])
+        for i, part in enumerate(parts)
+    ]
+
+
+def _add_collage(
+    ctx: PeelContext, image: np.ndarray, region: np.ndarray, on: np.ndarray, photos: list[Box], at: _At
+) -> None:
+    """The photos of a collage (:func:`~strata.imaging.collage.collage`) as elements, back to front,
+    each completed (inpainted) under the photos above it and under the shapes lying on it (``on``).
+    On the page each is a component of its own."""
+    root = at.root
+    for index, (top, left, bottom, right) in enumerate(photos):
+        box = (slice(top, bottom), slice(left, right))
+        covered = on.copy()
+        for upper in photos[index + 1 :]:
+            covered[upper[0] : upper[2], upper[1] : upper[3]] = True
+        alpha, hidden = (region | on)[box], covered[box] & (region | on)[box]
+        colour = image[box].copy()
+        if hidden.any():
+            colour[hidden] = inpaint(image[box], hidden)[hidden]
+        if index and at.page:
+            ctx.roots += 1
+            root = ctx.roots
+        element = Element(
+            at.top + top, at.left + left, alpha.astype(np.float32), colour, at.level + index, "photo", root
+        )
+        ctx.elements.append(element)
 
 
 def _letters(part: np.ndarray, canvas_height: int) -> bool:
