@@ -349,6 +349,19 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     assert_exact(stack, image)
 
 
+def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
+    # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
+    image = overlapping_cards((300, 260))
+    stack = ClassicEngine().decompose(image, 4)
+    photo = owner_of(stack, 60, 60)
+    assert owner_of(stack, 200, 270) != photo  # the card shows there
+    body = stack.arrays()[photo][20:280, 20:320]
+    assert (body[..., 3] == 255).all(), "the photo has a hole where the card lies on it"
+    hidden = body[180 - 20 :, 250 - 20 :, :3].astype(int)
+    assert np.abs(hidden - (80, 50, 50)).max(axis=-1).min() > 30, "the card was copied into the photo"
+    assert_exact(stack, image)
+
+
 @pytest.mark.parametrize(
     ("photo", "dark", "light"),
     [

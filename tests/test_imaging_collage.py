@@ -6,7 +6,6 @@ from PIL import Image
 from shared_data import load_benchmark
 from strata.engines.classic import ClassicEngine
 from strata.imaging.collage import collage
-from strata.imaging.elements import sharp_edges
 
 SIZE = (300, 400)
 
@@ -29,7 +28,7 @@ def paste(boxes: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarra
 
 def found(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]] | None:
     image, region = paste(boxes)
-    return collage(region, np.zeros_like(region), sharp_edges(image, 0.1))
+    return collage(region, np.zeros_like(region), image)
 
 
 def test_overlapping_photos_are_found_back_to_front() -> None:
@@ -45,14 +44,14 @@ def test_photos_side_by_side_are_apart_only_where_the_seam_shows() -> None:
     # One picture cut to the same outline has no seam: it stays one.
     image, region = paste(side_by_side)
     one = np.where(region[..., None], photo(7), image)
-    assert collage(region, np.zeros_like(region), sharp_edges(one, 0.1)) is None
+    assert collage(region, np.zeros_like(region), one) is None
 
 
 def test_one_photo_with_a_rectangle_cut_out_is_not_a_collage() -> None:
     image, region = paste([(20, 20, 280, 380)])
     region[150:280, 200:380] = False  # an L-shaped picture: its inner corner is no photo's side
     image[~region] = 0
-    assert collage(region, np.zeros_like(region), sharp_edges(image, 0.1)) is None
+    assert collage(region, np.zeros_like(region), image) is None
     assert found([(20, 20, 280, 380)]) is None  # a single photo
 
 

@@ -24,8 +24,9 @@ Policies (what a user can rely on):
   a panel) are split from their contents, which go to layers above, when both fit in the N − 1
   layers. The container stays complete underneath, so moving or hiding the contents reveals the card,
   never a hole. Element layers share pixels only where a container's completed body lies under
-  something split off above it (here, or with spare layers below), or a card under the corner of a
-  card of comparable size lying on it.
+  something split off above it (here, or with spare layers below), a card under the corner of a
+  card of comparable size lying on it, a photo under a photo lying on it, or a photo that is a whole
+  rectangle under a card lying on it (moving the card reveals the photo, inpainted there).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
@@ -71,7 +72,11 @@ Policies (what a user can rely on):
   the photo steps sharply away from it (a dark, smooth area of the photo stays in the photo); each is
   peeled on its own, stacked under whatever bites into its outline. A photo that is a rectangle (80 % of
   its box, along half of each side) takes back the parts of its box that fade into the card under it
-  (rounded corners excepted). A fringe piece the unmixing
+  (rounded corners excepted). Photos laid over each other (a collage) are one photo-like region; when
+  it is the union of up to four rectangles along its outline, and where two overlap the upper one's
+  side shows as a step across the lower one, it is those photos, stacked so, each completed under
+  the ones above it (:mod:`~strata.imaging.collage`); a picture that is not a rectangle, with no
+  such step inside it, stays one photo. A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's box or just outside it with the letter
   (:func:`~strata.imaging.elements.absorb_fragments`);

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from strata.imaging.elements import sharp_edges
+
 #: A photo's side is at least this many pixels long.
 MIN_SIDE = 16
 #: A rectangle is a photo of the region when this share of it is the region (or hidden by what
@@ -20,6 +22,8 @@ COVER = 0.97
 #: At most this many photos; and sides taken from this many positions per axis (the longest).
 MAX_PHOTOS = 4
 _MAX_COORDS = 12
+#: A photo's side is a step of more than this (max channel) in the image.
+STEP = 0.1
 #: A photo lies on another when at least this share of its sides crossing the other are steps.
 SIDE_STEPS = 0.5
 #: Each photo shows at least this share of itself (a box all but covered by another is the same
@@ -30,17 +34,17 @@ SHOWN = 0.2
 Box = tuple[int, int, int, int]
 
 
-def collage(region: np.ndarray, hidden: np.ndarray, edges: np.ndarray) -> list[Box] | None:
+def collage(region: np.ndarray, hidden: np.ndarray, image: np.ndarray) -> list[Box] | None:
     """The photos making up ``region`` (a photo-like region in its box), back to front, or None.
 
     ``hidden`` marks pixels of the box that elements lying on the region hide (they may belong to a
-    photo); ``edges`` is the step map of the box (:func:`~strata.imaging.elements.sharp_edges`).
-    None when the region is one rectangle, not a union of a few, or when no photo's side shows on
-    another (an L-shaped picture is one picture).
+    photo); ``image`` is the box's float (h, w, 3) colour. None when the region is one rectangle, not
+    a union of a few, or when no photo's side shows on another (an L-shaped picture is one picture).
     """
     h, w = region.shape
     if min(h, w) < 2 * MIN_SIDE or region.sum() >= COVER * h * w:
         return None
+    edges = sharp_edges(image, STEP)
     rows, columns = _sides(region, 0), _sides(region, 1)
     lines = _outline(region)  # where a photo's side may run: the outline, steps, under what hides it
     lines[:-1, :-1] |= edges | hidden

@@ -30,8 +30,8 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 Layers are ordered back to front by the painter's order of their elements (containers before their
 contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has raised a card
 lying on another above it). Where two layers overlap, the upper one owns the pixel, except on a
-container's completed body under contents split off above it, or under a card lying on it
-(:func:`carriers`).
+container's completed body under contents split off above it, under a card lying on it, or on a
+photo's completed body under a photo or a card lying on it (:func:`carriers`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ OVERHANG = 0.3
 OVERHANG_AREA = 0.02
 #: A photo covering at least this fraction of its container is a hero image, next to be given a layer.
 HERO_PHOTO = 0.25
+#: A photo opaque over this fraction of its box is a whole rectangle (completed under what lies on it):
+#: a card lying on it may be moved off it. Other photo-like elements (a painted figure, a cut-out
+#: completed to its hull) keep no pixels under a card of another component.
+WHOLE = 0.97
 #: An overhang is detached before merging only when it fills this fraction of its box (a solid shape).
 SOLID = 0.45
 #: An element above its container covers at least this fraction of the smaller of the two, else it
@@ -363,22 +367,29 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
     """``upper`` lies further up than ``lower`` and covers part of its opaque body.
 
     Opaque pixels under another element are ones completed under it: contents of a card or photo
-    (same component), or a card stacked on another card, a photo on another photo (another
-    component, whose bottom element ``upper`` is: ``base`` maps each component to its bottom
-    depth). An element that only touches the container's edge (a title whose rim meets a photo)
-    does not sit on it: the layers stay disjoint there instead of stacking for a few rim pixels.
+    (same component), or a card stacked on another card, a photo on another photo, a card on a
+    whole photo (:func:`_stackable`; another component, whose bottom element ``upper`` is: ``base``
+    maps each component to its bottom depth). An element that only touches the container's edge
+    (a title whose rim meets a photo) does not sit on it: the layers stay disjoint there instead of
+    stacking for a few rim pixels.
     """
     if upper.depth <= lower.depth:
         return False
-    if upper.root != lower.root and not (
-        upper.kind == lower.kind != "text" and upper.depth == base[upper.root]
-    ):
+    if upper.root != lower.root and not (upper.depth == base[upper.root] and _stackable(upper, lower)):
         return False
     meet = crops(upper.box, lower.box)
     if meet is None:
         return False
     mine, theirs = meet
     return float(upper.alpha[mine][lower.alpha[theirs] >= 1.0].sum()) >= SITS_ON * min(upper.area, lower.area)
+
+
+def _stackable(upper: Element, lower: Element) -> bool:
+    """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
+    card, a photo under a photo, or a photo that is a whole rectangle under a card."""
+    if upper.kind == lower.kind != "text":
+        return True
+    return upper.kind == "shape" and lower.kind == "photo" and float((lower.alpha >= 1.0).mean()) >= WHOLE
 
 
 def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:

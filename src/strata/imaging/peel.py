@@ -39,7 +39,6 @@ from strata.imaging.elements import (
     classify,
     component_groups,
     fill_holes,
-    sharp_edges,
 )
 from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
 
@@ -410,7 +409,7 @@ def _complex_element(
         )
         level = depth + (levels[-1] if rank == 0 else 0)
         on_photo = on[-1][crop] if rank == 0 else np.zeros_like(region)
-        photos = None if lettering else collage(region, on_photo, sharp_edges(image[crop], OUTLINE_STEP))
+        photos = None if lettering else collage(region, on_photo, image[crop])
         if photos is not None:
             at = _At(box[0] + y, box[1] + x, level, root, depth == 1)
             _add_collage(ctx, image[crop], region, on_photo, photos, at)
