@@ -349,6 +349,23 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("circle", [(106, 42, 66), (40, 120, 200)], ids=["near the card's colour", "apart"])
+def test_a_large_card_is_complete_under_a_small_circle_over_its_corner(circle: tuple[int, int, int]) -> None:
+    # The card is 20 times the circle, so the two are no peers; the circle still lies mostly off the
+    # card, over its corner, and the card must keep the corner it was completed under.
+    image = Image.new("RGB", (500, 400), (232, 230, 236))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([60, 30, 330, 260], radius=14, fill=(93, 63, 52))
+    draw.ellipse([35, 235, 95, 295], fill=circle)
+    stack = ClassicEngine().decompose(image, 4)
+    card, dot = owner_of(stack, 150, 150), owner_of(stack, 280, 65)
+    assert 0 < card < dot
+    corner = stack.arrays()[card][230:260, 75:90]  # inside the card, under the circle
+    assert (corner[..., 3] == 255).all(), "the card lost the corner the circle hides"
+    assert np.abs(corner[..., :3].astype(int) - (93, 63, 52)).max() <= 2
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

@@ -52,6 +52,9 @@ MARK = 0.5
 SHOWN_TOL, SHOWN_MIN, SHOWN_SHARE = 0.05, 20, 0.01
 #: Overlapping shapes are peers (two cards) when the lower one is at most this many times larger.
 PEER = 4
+#: An element with at least this fraction of its area off the shape under it only overlaps that shape
+#: (a circle over a card's corner), it does not sit on it as a widget sits on a panel.
+OVERHANG = 0.3
 #: Only bodies (cards, circles) are stacked so: shapes filling at least this fraction of their box,
 #: not frames or rules, whose box holds whatever they surround.
 SOLID_BODY = 0.5
@@ -331,7 +334,8 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     smaller card would cover the other's corner. Where the image there is clearly the colour of
     one of them (:data:`SHOWN_TOL`), that one is on top, and its component is raised above the
     other's when painting would put it below, or when the two are peers (:data:`PEER`: two cards,
-    not a widget on a panel), so that the lower one keeps the corner it was completed under
+    not a widget on a panel) or the upper one lies mostly off the lower one (:data:`OVERHANG`: a
+    circle over a card's corner), so that the lower one keeps the corner it was completed under
     (:func:`~strata.imaging.merge.carriers`).
     """
     base = bottom_depths(elements)
@@ -349,7 +353,9 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
         raised = False
         for upper, lower in shown:
             below = (upper.depth, -upper.area) < (lower.depth, -lower.area)
-            peers = upper.depth <= lower.depth and lower.area <= PEER * upper.area
+            peers = upper.depth <= lower.depth and (
+                lower.area <= PEER * upper.area or _off(upper, lower) >= OVERHANG
+            )
             if (below or peers) and upper.root != lower.root:
                 lift = lower.depth - upper.depth + 1
                 for element in elements:
@@ -358,6 +364,13 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
                 raised = True
         if not raised:
             return
+
+
+def _off(upper: Element, lower: Element) -> float:
+    """Share of ``upper``'s area that does not lie on ``lower``'s opaque body."""
+    meet = crops(upper.box, lower.box)
+    on = 0.0 if meet is None else float((upper.alpha[meet[0]] * (lower.alpha[meet[1]] >= 1.0)).sum())
+    return 1.0 - on / max(upper.area, 1e-6)
 
 
 def _is_body(element: Element) -> bool:

@@ -41,7 +41,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from strata.imaging.elements import KINDS, Element, bottom_depths, crops, fill_holes
+from strata.imaging.elements import KINDS, OVERHANG, Element, bottom_depths, crops, fill_holes
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -54,9 +54,8 @@ _SIZE_PENALTY = 0.1
 NEST_FROM_SLOTS = 6
 #: A container is split from its contents only when it covers at least this fraction of the canvas.
 CONTAINER_AREA = 0.05
-#: An element with at least this fraction of its area off its container only overlaps it (a sibling),
-#: and is given a spare layer when it holds at least OVERHANG_AREA of its layer's area (not a speck).
-OVERHANG = 0.3
+#: An element with OVERHANG of its area off its container only overlaps it (a sibling), and is given
+#: a spare layer when it holds at least this fraction of its layer's area (not a speck).
 OVERHANG_AREA = 0.02
 #: A photo covering at least this fraction of its container is a hero image, next to be given a layer.
 HERO_PHOTO = 0.25
