@@ -26,8 +26,8 @@ Policies (what a user can rely on):
   never a hole. Element layers share pixels only where a container's completed body lies under
   something split off above it (here, or with spare layers below), a card under the corner of a
   card of comparable size lying on it or of any shape lying mostly off it (a circle over its corner),
-  a photo under a photo lying on it, or a photo that is a whole
-  rectangle under a card lying on it (moving the card reveals the photo, inpainted there).
+  a photo under a photo lying on it, or a photo that is a whole rectangle under a card lying on it
+  (moving the card reveals the photo, inpainted there).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a

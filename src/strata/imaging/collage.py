@@ -9,9 +9,11 @@ photos, stacked so that each lies under the ones whose sides cross it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from strata.imaging.elements import sharp_edges
+from strata.imaging.elements import Box, sharp_edges
 
 #: A photo's side is at least this many pixels long.
 MIN_SIDE = 16
@@ -29,9 +31,6 @@ SIDE_STEPS = 0.5
 #: Each photo shows at least this share of itself (a box all but covered by another is the same
 #: photo found twice, a pixel or two of rim apart).
 SHOWN = 0.2
-
-#: (top, left, bottom, right), bottom and right exclusive.
-Box = tuple[int, int, int, int]
 
 
 def collage(region: np.ndarray, hidden: np.ndarray, image: np.ndarray) -> list[Box] | None:
@@ -100,7 +99,7 @@ def _cover(
     tall, wide = (bottom - top >= MIN_SIDE), (right - left >= MIN_SIDE)
     t, b = top[tall][:, None], bottom[tall][:, None]
     lf, r = left[wide][None, :], right[wide][None, :]
-    fits = _sums(allowed, t, lf, b, r) >= INSIDE * (b - t) * (r - lf)
+    fits = _in_boxes(_table(allowed), t, lf, b, r) >= INSIDE * (b - t) * (r - lf)
     if not fits.any():
         return None
     weight = _support(lines, t, lf, b, r) ** 2
@@ -108,7 +107,7 @@ def _cover(
     left_out = region.copy()
     total = int(region.sum())
     while len(boxes) < MAX_PHOTOS and left_out.sum() > (1 - COVER) * total:
-        new = np.where(fits, _sums(left_out, t, lf, b, r), 0)
+        new = np.where(fits, _in_boxes(_table(left_out), t, lf, b, r), 0)
         i, j = np.unravel_index(int(np.argmax(new * weight)), new.shape)
         if new[i, j] < MIN_SIDE * MIN_SIDE:
             return None
@@ -176,9 +175,13 @@ def _table(mask: np.ndarray) -> np.ndarray:
     return table
 
 
+def _in_boxes(table: np.ndarray, top: Any, left: Any, bottom: Any, right: Any) -> Any:
+    """Pixels a summed-area ``table`` counts in each box (sides: numbers, or arrays broadcast together)."""
+    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+
+
 def _count(table: np.ndarray, box: Box) -> int:
-    top, left, bottom, right = box
-    return int(table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left])
+    return int(_in_boxes(table, *box))
 
 
 def _area(box: Box) -> int:
@@ -187,14 +190,6 @@ def _area(box: Box) -> int:
 
 def _contains(outer: Box, inner: Box) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
-
-
-def _sums(
-    mask: np.ndarray, top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray
-) -> np.ndarray:
-    """Pixels of ``mask`` in each box (arrays of sides, broadcast together)."""
-    table = _table(mask)
-    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
 
 
 def _shown(boxes: list[Box], region: np.ndarray) -> list[float]:

@@ -30,11 +30,12 @@ from scipy.ndimage import maximum
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import inpaint
-from strata.imaging.collage import Box, collage
+from strata.imaging.collage import collage
 from strata.imaging.elements import (
     FRAGMENT,
     GLYPH,
     HALO_REACH,
+    Box,
     Element,
     classify,
     component_groups,
@@ -450,17 +451,25 @@ def _add_collage(
         covered = on.copy()
         for upper in photos[index + 1 :]:
             covered[upper[0] : upper[2], upper[1] : upper[3]] = True
-        alpha, hidden = (region | on)[box], covered[box] & (region | on)[box]
+        alpha = (region | on)[box]
+        hidden = alpha & covered[box]
         colour = image[box].copy()
         if hidden.any():
             colour[hidden] = inpaint(image[box], hidden)[hidden]
         if index and at.page:
             ctx.roots += 1
             root = ctx.roots
-        element = Element(
-            at.top + top, at.left + left, alpha.astype(np.float32), colour, at.level + index, "photo", root
+        ctx.elements.append(
+            Element(
+                at.top + top,
+                at.left + left,
+                alpha.astype(np.float32),
+                colour,
+                at.level + index,
+                "photo",
+                root,
+            )
         )
-        ctx.elements.append(element)
 
 
 def _letters(part: np.ndarray, canvas_height: int) -> bool:
