@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 import strata
+from shared_data import load_benchmark
 from strata.engines import get_engine
 from strata.engines.classic import ClassicEngine
 from strata.errors import Cancelled, InvalidParameter, UnsupportedParameter
@@ -363,6 +364,23 @@ def test_a_large_card_is_complete_under_a_small_circle_over_its_corner(circle: t
     corner = stack.arrays()[card][230:260, 75:90]  # inside the card, under the circle
     assert (corner[..., 3] == 255).all(), "the card lost the corner the circle hides"
     assert np.abs(corner[..., :3].astype(int) - (93, 63, 52)).max() <= 2
+    assert_exact(stack, image)
+
+
+def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
+    # Synthetic design 78 of the project's generator: an ellipse partly under a card, peeled apart
+    # from the card; its layer ended in a straight cut along the card's edge.
+    group, _ = load_benchmark("synthetic_designs").make_design(78)
+    truth = group.layers[group.names.index("ellipse 2")].to_array()[..., 3] > 0.5
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 6)
+    ys, xs = np.nonzero(truth)
+    shown = (int(ys.mean()), int(xs.min()) + 10)
+    layer = stack.arrays()[owner_of(stack, *shown)]
+    assert (layer[..., 3][truth] == 255).mean() >= 0.97, "the ellipse is cut where the card hides it"
+    hidden = truth & (np.asarray(image).astype(int) != layer[..., :3]).any(axis=-1)
+    assert hidden.sum() > 500  # the completed cap, under the card, is the ellipse's colour
+    assert np.abs(layer[hidden][:, :3].astype(int) - layer[shown][:3]).max() <= 3
     assert_exact(stack, image)
 
 

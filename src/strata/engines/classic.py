@@ -77,7 +77,9 @@ Policies (what a user can rely on):
   it is the union of up to four rectangles along its outline, and where two overlap the upper one's
   side shows as a step across the lower one, it is those photos, stacked so, each completed under
   the ones above it (:mod:`~strata.imaging.collage`); a picture that is not a rectangle, with no
-  such step inside it, stays one photo. A fringe piece the unmixing
+  such step inside it, stays one photo. A circle or an ellipse peeled beside a larger shape that
+  cuts it off is completed under it, to the ellipse its free outline fits
+  (:mod:`~strata.imaging.ellipses`). A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's box or just outside it with the letter
   (:func:`~strata.imaging.elements.absorb_fragments`);
@@ -146,6 +148,7 @@ from strata.imaging.elements import (
     rejoin_pieces,
     stack_overlaps,
 )
+from strata.imaging.ellipses import complete_ellipses
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
 from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
@@ -215,6 +218,7 @@ class ClassicEngine:
         elements, shadows = _find_elements(rgb, background, valid)
         elements = _absorb_backdrops(elements, background, height * width)
         elements = absorb_halos(join_words(absorb_fragments(rejoin_pieces(elements), height * width)))
+        complete_ellipses(elements)
         stack_overlaps(elements, rgb)
 
         # 4. Plan exactly N − 1 element layers: components, then merges or splits.
