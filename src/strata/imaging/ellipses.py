@@ -19,6 +19,7 @@ FIT = 0.97
 MIN_ADDED = 0.02
 #: Outline points within this many pixels of the hiding element are the cut, not the ellipse.
 CUT = 4
+#: Smaller shapes (dots, specks) are left as they are.
 _MIN_AREA = 400
 
 
