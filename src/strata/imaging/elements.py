@@ -168,7 +168,7 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
     for root in sorted(members, key=area.__getitem__):
         parts = [elements[i] for i in members[root]]
         halo = merged(parts, "shape") if len(parts) > 1 else parts[0]
-        near = [int(j) for j in _near(boxes, halo.box, HALO_REACH)]
+        near = [int(j) for j in near_boxes(boxes, halo.box, HALO_REACH)]
         others = [j for j in near if elements[j].root != root and owner[j] == j]
         if (j := _wrapped(halo, others, elements, area[root])) is None:
             continue
@@ -183,7 +183,7 @@ def absorb_halos(elements: list[Element]) -> list[Element]:
     for i, element in enumerate(elements):
         if owner[i] != i or i in dropped:
             continue
-        near = [int(j) for j in _near(boxes, element.box, HALO_REACH)]
+        near = [int(j) for j in near_boxes(boxes, element.box, HALO_REACH)]
         below = [j for j in near if elements[j].root == element.root and elements[j].depth < element.depth]
         if (j := _wrapped(element, below, elements, element.area)) is not None:
             owner[i] = j
@@ -483,7 +483,7 @@ def _owners(
     size = 2 * reach + 1
     for i in sorted(candidates, key=lambda i: elements[i].area):
         top, left = elements[i].box[:2]
-        near = _near(boxes, elements[i].box, reach)
+        near = near_boxes(boxes, elements[i].box, reach)
         alpha = np.pad(elements[i].alpha > 0, reach).astype(np.uint8)
         ring = cv2.dilate(alpha, np.ones((size, size), np.uint8)).astype(bool)
         touching = {
@@ -497,7 +497,7 @@ def _owners(
     return owner
 
 
-def _near(boxes: np.ndarray, box: Box, reach: int) -> np.ndarray:
+def near_boxes(boxes: np.ndarray, box: Box, reach: int) -> np.ndarray:
     """Indices of the (n, 4) ``boxes`` that come within ``reach`` pixels of ``box``."""
     top, left, bottom, right = box
     return np.flatnonzero(
