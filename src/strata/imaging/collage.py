@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from strata.imaging.elements import Box, sharp_edges
+from strata.imaging.elements import Box, box_inside, sharp_edges
 
 #: A photo's side is at least this many pixels long.
 MIN_SIDE = 16
@@ -164,7 +164,7 @@ def _grown(
     return [
         box
         for i, box in enumerate(out)
-        if not any(_contains(other, box) and (other != box or j < i) for j, other in enumerate(out) if j != i)
+        if box not in out[:i] and not any(box_inside(box, other) for other in out if other != box)
     ]
 
 
@@ -186,10 +186,6 @@ def _count(table: np.ndarray, box: Box) -> int:
 
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
-
-
-def _contains(outer: Box, inner: Box) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
 def _shown(boxes: list[Box], region: np.ndarray) -> list[float]:

@@ -103,6 +103,11 @@ def crops(a: Box, b: Box) -> tuple[tuple[slice, slice], tuple[slice, slice]] | N
     )
 
 
+def box_inside(box: Box, outer: Box) -> bool:
+    """Whether ``box`` lies inside ``outer`` (edges may touch)."""
+    return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
+
+
 def bottom_depths(elements: list[Element]) -> dict[int, int]:
     """Each component's (root's) bottom depth."""
     base: dict[int, int] = {}

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
-from strata.imaging.elements import Box, Element, contact
+from strata.imaging.elements import Box, Element, box_inside, contact
 
 #: A shadow's opacity changes by at most this much from one pixel to the next (a blur of about
 #: 3 pixels or more); an element's anti-aliased rim changes faster.
@@ -81,7 +81,7 @@ def find_shadows(
                 pieces.append((box, (labels, label), direction, found))
     shadows = [cast for c in ramps if (cast := _cast(c, foreground)) is not None]
     for box, labelled, direction, piece in pieces:
-        if not any(_inside(box, shadow.box) for shadow in shadows):
+        if not any(box_inside(box, shadow.box) for shadow in shadows):
             continue  # only pieces cut off by a caster, inside its shadow's box, are looked at
         piece = piece or _candidate(image, page, alpha, labelled, direction, foreground, box)
         if (
@@ -106,10 +106,6 @@ def _shown(
     level = alpha[foreground] / np.maximum(peak[shown], 1e-6)
     on_ramp = np.bincount(shown, weights=(level > 0.15) & (level < 0.85), minlength=count)
     return [(int(k), bool(on_ramp[k] >= RAMP * held[k])) for k in np.flatnonzero(held >= min_area)]
-
-
-def _inside(box: Box, outer: Box) -> bool:
-    return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
 
 
 def shade(page: np.ndarray, foreground: np.ndarray, shadows: list[Element]) -> tuple[np.ndarray, np.ndarray]:
