@@ -108,6 +108,17 @@ def box_inside(box: Box, outer: Box) -> bool:
     return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
 
 
+def outside(element: Element, others: list[Element]) -> float:
+    """Fraction of ``element``'s alpha that lies off the union of ``others``."""
+    under = np.zeros(element.alpha.shape, np.float32)
+    for other in others:
+        if (meet := crops(element.box, other.box)) is not None:
+            mine, theirs = meet
+            np.maximum(under[mine], other.alpha[theirs], out=under[mine])
+    covered = float((element.alpha * under).sum())
+    return 1.0 - covered / max(element.area, 1e-6)
+
+
 def bottom_depths(elements: list[Element]) -> dict[int, int]:
     """Each component's (root's) bottom depth."""
     base: dict[int, int] = {}
@@ -359,7 +370,7 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
         for upper, lower in shown:
             below = (upper.depth, -upper.area) < (lower.depth, -lower.area)
             peers = upper.depth <= lower.depth and (
-                lower.area <= PEER * upper.area or _off(upper, lower) >= OVERHANG
+                lower.area <= PEER * upper.area or outside(upper, [lower]) >= OVERHANG
             )
             if (below or peers) and upper.root != lower.root:
                 lift = lower.depth - upper.depth + 1
@@ -369,13 +380,6 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
                 raised = True
         if not raised:
             return
-
-
-def _off(upper: Element, lower: Element) -> float:
-    """Share of ``upper``'s area that does not lie on ``lower``'s opaque body."""
-    meet = crops(upper.box, lower.box)
-    on = 0.0 if meet is None else float((upper.alpha[meet[0]] * (lower.alpha[meet[1]] >= 1.0)).sum())
-    return 1.0 - on / max(upper.area, 1e-6)
 
 
 def _is_body(element: Element) -> bool:

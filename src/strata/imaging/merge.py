@@ -41,7 +41,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from strata.imaging.elements import KINDS, OVERHANG, Element, bottom_depths, crops, fill_holes
+from strata.imaging.elements import KINDS, OVERHANG, Element, bottom_depths, crops, fill_holes, outside
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -232,7 +232,7 @@ def _overhang(layer: list[Element]) -> list[Element] | None:
     off = [
         e
         for e in layer
-        if e.depth > base and e.area >= OVERHANG_AREA * total and _outside(e, bodies) >= OVERHANG
+        if e.depth > base and e.area >= OVERHANG_AREA * total and outside(e, bodies) >= OVERHANG
     ]
     return _with_contents(max(off, key=lambda e: e.area), layer) if off else None
 
@@ -244,18 +244,7 @@ def _filled(element: Element) -> Element:
 
 def _with_contents(element: Element, layer: list[Element]) -> list[Element]:
     """``element`` and the deeper elements of the layer lying mostly on it."""
-    return [element, *(e for e in layer if e.depth > element.depth and _outside(e, [element]) < 0.5)]
-
-
-def _outside(element: Element, heads: list[Element]) -> float:
-    """Fraction of ``element``'s alpha that lies off the union of ``heads``."""
-    under = np.zeros(element.alpha.shape, np.float32)
-    for head in heads:
-        if (meet := crops(element.box, head.box)) is not None:
-            mine, theirs = meet
-            np.maximum(under[mine], head.alpha[theirs], out=under[mine])
-    covered = float((element.alpha * under).sum())
-    return 1.0 - covered / max(element.area, 1e-6)
+    return [element, *(e for e in layer if e.depth > element.depth and outside(e, [element]) < 0.5)]
 
 
 def _parts(layer: list[Element]) -> list[list[Element]]:
