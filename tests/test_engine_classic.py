@@ -384,6 +384,24 @@ def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
     assert_exact(stack, image)
 
 
+def test_elements_joined_to_a_card_by_a_thread_of_the_page_are_not_its_content() -> None:
+    # Synthetic design 87 of the project's generator: a card and, below it on the photo page, two
+    # rectangles, an ellipse and a photo. The page between them grouped them all with the card, and a
+    # few pixels of its rim made them the card's content: one component, merged with the card.
+    group, _ = load_benchmark("synthetic_designs").make_design(87)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 4)
+    alphas = [layer.to_array()[..., 3] for layer in group.layers]
+    owners = []
+    for name in ("card 1", "rounded rectangle 1", "rounded rectangle 2", "ellipse 3", "photo 1"):
+        index = group.names.index(name)
+        shown = (alphas[index] > 0.99) & ~np.any([a > 0 for a in alphas[index + 1 :]], axis=0)
+        ys, xs = np.nonzero(ndimage.binary_erosion(shown, iterations=5))
+        owners.append(owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2])))
+    assert owners[0] not in owners[1:], f"layers of the card, the rectangles, ellipse and photo: {owners}"
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

@@ -35,6 +35,7 @@ from strata.imaging.elements import (
     FRAGMENT,
     GLYPH,
     HALO_REACH,
+    PEER,
     Box,
     Element,
     classify,
@@ -66,6 +67,9 @@ _MAX_FLAT_PARTS = 4
 #: A flat group's other colour is the card under its most frequent one when its filled shape holds
 #: at least this share of that colour's pixels.
 SURROUND = 0.9
+#: A component touching a shape with less than this share of its pixels on it, and of the shape's
+#: size, is a neighbour joined to it by a thread of the page, not content lying on it.
+THREAD = 0.01
 #: Groups smaller than this many pixels are taken as they are, without fitting.
 _SPECK = 48
 
@@ -181,7 +185,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     # What hides the shape (an element above it, task.reach) is not content lying on the shape.
     inside &= group | ~reach
     outside = group & (alpha == 0)
-    children, siblings = _split_by_contact(inside | outside, inside)
+    children, siblings = _split_by_contact(inside | outside, inside, shape)
     mixed = np.where(shape[..., None], colour, under)
     queue.append(_Task(children, mixed, top, left, depth + 1, task.level + 1, root))
     # A sibling may lie under the shape (a smaller card under a larger one's corner): it may be
@@ -612,12 +616,20 @@ def _sharp_outline(image: np.ndarray, part: np.ndarray, group: np.ndarray, fill:
     return bool((max_diff(image[ring], fill) > OUTLINE_STEP).mean() >= 0.5)
 
 
-def _split_by_contact(candidates: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Components that touch ``inside`` sit on the element (children); the others beside it."""
+def _split_by_contact(
+    candidates: np.ndarray, inside: np.ndarray, shape: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components that touch ``inside`` sit on the element (children), unless they lie mostly off
+    ``shape`` and are of its size (a neighbour joined to it by a thread of the page); the others lie
+    beside it."""
     if not candidates.any():
         return candidates, candidates
     count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
-    touching = np.bincount(labels[inside], minlength=count) > 0
+    size = np.bincount(labels.ravel(), minlength=count)
+    on = np.bincount(labels[shape], minlength=count)
+    touching = (np.bincount(labels[inside], minlength=count) > 0) & (
+        (on >= THREAD * size) | (PEER * size < shape.sum())
+    )
     touching[0] = False
     children = touching[labels]
     return children, candidates & ~children
