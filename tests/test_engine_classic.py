@@ -402,6 +402,22 @@ def test_elements_joined_to_a_card_by_a_thread_of_the_page_are_not_its_content()
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize(("seed", "name"), [(62, "card 1"), (76, "photo 1")])
+def test_a_rectangle_whose_outline_is_open_is_lifted_off_a_photo_page(seed: int, name: str) -> None:
+    # Synthetic designs 62 (a card whose top side fades into the photo, a square over its corner)
+    # and 76 (a photo whose sides stop short of a corner): the outline never closed, so the card
+    # and the photo stayed in the background layer.
+    group, _ = load_benchmark("synthetic_designs").make_design(seed)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 6)
+    alphas = [layer.to_array()[..., 3] for layer in group.layers]
+    index = group.names.index(name)
+    shown = (alphas[index] > 0.99) & ~np.any([a > 0 for a in alphas[index + 1 :]], axis=0)
+    lifted = np.any([layer[..., 3] > 0 for layer in stack.arrays()[1:]], axis=0)
+    assert lifted[shown].mean() >= 0.95, f"{lifted[shown].mean():.2f} of the {name} lifted"
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

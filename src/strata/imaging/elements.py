@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.fill import max_diff
+from strata.imaging.rectangles import draw, rectangles
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
 KINDS = ("shape", "photo", "text")
@@ -649,9 +650,11 @@ def outlines(image: np.ndarray, step: float, gap: int) -> np.ndarray:
     """
     rows, columns = _steps(image, step, 0), _steps(image, step, 1)  # horizontal, vertical edges
     width = image.shape[1]
-    along_rows = _straight(rows, image, (width, 1), gap)
-    along_columns = _straight(columns.T, image, (1, width), gap).T
-    return rows | columns | along_rows | along_columns
+    rows |= _straight(rows, image, (width, 1), gap)
+    columns |= _straight(columns.T, image, (1, width), gap).T
+    out = rows | columns
+    draw(out, rectangles(rows, columns, 3 * gap))
+    return out
 
 
 def _straight(edges: np.ndarray, image: np.ndarray, strides: tuple[int, int], gap: int) -> np.ndarray:

@@ -1,0 +1,190 @@
+"""Rectangles on a photo page, found from their four sides.
+
+A card or a photo pasted on a photo meets it in straight steps, but where the photo matches the
+element's colour for a stretch (or something lies over a corner) its outline is open, and nothing
+tells its inside from the page. A rectangle whose four sides are mostly steps is such an element:
+its outline is drawn whole. Two elements side by side are not taken for one rectangle around both:
+a step line across a rectangle, from side to side, splits it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: (top, left, bottom, right): the rows and columns on which its sides' steps are marked.
+Box = tuple[int, int, int, int]
+
+#: Each side of a rectangle is at least this share steps, and its whole outline at least
+#: :data:`OUTLINE`.
+SIDE = 0.4
+OUTLINE = 0.75
+#: A step line inside a rectangle that is this share steps from side to side splits it.
+ACROSS = 0.9
+#: A corner holds steps (at least CORNER_STEPS) in the square of 1 / CORNER of the shortest side at it.
+CORNER, CORNER_STEPS = 3, 3
+#: A rectangle's sides are one outline when it holds this share of their steps, or else ...
+ONE_OUTLINE = 0.8
+#: ... most steps on each side of a rectangle belong to outlines that lie, within it, at least this
+#: much along its sides.
+ALONG = 0.7
+#: Candidate positions per axis: rows (columns) holding the longest runs of steps; rectangles
+#: checked, those with most of their outline steps first (a checkerboard has steps everywhere).
+MAX_LINES, MAX_RECTANGLES = 40, 64
+
+
+def rectangles(horizontal: np.ndarray, vertical: np.ndarray, min_side: int) -> list[Box]:
+    """The rectangles (top, left, bottom, right) outlined by the step maps ``horizontal`` (a step
+    between a row and the one above it, marked on the lower one) and ``vertical`` (the same between
+    columns): sides at least ``min_side`` long along rows and columns holding runs of steps that
+    long, at least ``min_area`` pixels inside. A step may lie a pixel off its side."""
+    rows = cv2.dilate(horizontal.astype(np.uint8), np.ones((3, 1), np.uint8))
+    columns = cv2.dilate(vertical.astype(np.uint8), np.ones((1, 3), np.uint8)).T
+    ys, xs = _lines(horizontal, min_side), _lines(vertical.T, min_side)
+    top, bottom = _pairs(ys, min_side)
+    left, right = _pairs(xs, min_side)
+    if not len(top) or not len(left):
+        return []
+    along_rows, along_columns = _prefix(rows), _prefix(columns)
+    t, b, lf, r = top[:, None], bottom[:, None], left[None, :], right[None, :]
+    width, height = r - lf, b - t
+    shares = (
+        (along_rows[t, r] - along_rows[t, lf]) / width,
+        (along_rows[b, r] - along_rows[b, lf]) / width,
+        (along_columns[lf, b] - along_columns[lf, t]) / height,
+        (along_columns[r, b] - along_columns[r, t]) / height,
+    )
+    outline = (width * (shares[0] + shares[1]) + height * (shares[2] + shares[3])) / (2 * (width + height))
+    # A side may fade out at a corner, or something may lie over it, but a corner with no step near
+    # it is no corner: the rectangle runs past its element there.
+    k = min_side // CORNER
+    both = ((rows > 0) | (columns.T > 0)).astype(np.uint8)
+    steps = cv2.integral(both)
+    corners = [_held(steps, y, x, k) for y in (t, b - k + 1) for x in (lf, r - k + 1)]
+    found = (np.minimum.reduce(shares) >= SIDE) & (outline >= OUTLINE) & np.logical_and.reduce(corners)
+    # Outlines: steps a pixel apart (a dotted side) joined, and apart from them, joined further (a
+    # corner cut short), whole outlines.
+    outlines, whole = _outlines(both, 3), _outlines(both, k // 3 | 1)
+    boxes = []
+    candidates = np.argwhere(found)
+    best = np.argsort(-outline[found], kind="stable")[:MAX_RECTANGLES]
+    for i, j in candidates[best]:
+        box = (int(top[i]), int(left[j]), int(bottom[i]), int(right[j]))
+        own = _one_outline(box, whole) or _own_sides(box, outlines, k)
+        if own and not _split(box, ys, xs, along_rows, along_columns):
+            boxes.append(box)
+    return boxes
+
+
+def draw(outline: np.ndarray, boxes: list[Box]) -> None:
+    """Mark the sides of ``boxes`` on ``outline`` (each side on the row or column its steps mark)."""
+    for top, left, bottom, right in boxes:
+        outline[top, left : right + 1] = outline[bottom, left : right + 1] = True
+        outline[top : bottom + 1, left] = outline[top : bottom + 1, right] = True
+
+
+def _lines(steps: np.ndarray, min_side: int) -> np.ndarray:
+    """Rows of ``steps`` holding a run of steps at least ``min_side`` long (its gaps under a tenth of
+    it, half of it steps), the :data:`MAX_LINES` with the longest runs, a row or two apart."""
+    gap = max(1, min_side // 10)
+    bridged = cv2.morphologyEx(steps.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8))
+    padded = np.zeros((bridged.shape[0], bridged.shape[1] + 1), np.uint8)
+    padded[:, 1:] = bridged
+    starts = padded[:, 1:] > padded[:, :-1]
+    runs = np.cumsum(starts, dtype=np.int32).reshape(bridged.shape) * bridged
+    length = np.bincount(runs.ravel(), minlength=int(runs.max()) + 1)
+    count = np.bincount(runs[steps.astype(bool)], minlength=len(length))
+    good = (length >= min_side) & (2 * count >= length)
+    good[0] = False
+    row, _ = np.nonzero(starts)
+    label = runs[starts]
+    best = np.zeros(steps.shape[0], np.int64)
+    np.maximum.at(best, row[good[label]], length[label[good[label]]])
+    chosen: list[int] = []
+    for row in np.argsort(-best, kind="stable"):
+        if best[row] == 0 or len(chosen) >= MAX_LINES:
+            break
+        if all(abs(int(row) - c) > 2 for c in chosen):
+            chosen.append(int(row))
+    return np.array(sorted(chosen), np.int64)
+
+
+def _pairs(positions: np.ndarray, min_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (lower, higher) pairs of ``positions`` at least ``min_side`` apart."""
+    a, b = np.triu_indices(len(positions), 1)
+    keep = positions[b] - positions[a] >= min_side
+    return positions[a][keep], positions[b][keep]
+
+
+def _held(steps: np.ndarray, top: np.ndarray, left: np.ndarray, k: int) -> np.ndarray:
+    """Whether the ``k`` × ``k`` squares at ``top, left`` hold steps (``steps``: an integral image)."""
+    total = steps[top + k, left + k] - steps[top, left + k] - steps[top + k, left] + steps[top, left]
+    return np.asarray(total >= CORNER_STEPS)
+
+
+def _prefix(steps: np.ndarray) -> np.ndarray:
+    """Steps counted along each row: ``out[y, x]`` is the number in ``steps[y, :x]``."""
+    out = np.zeros((steps.shape[0], steps.shape[1] + 1), np.int32)
+    np.cumsum(steps, axis=1, out=out[:, 1:])
+    return out
+
+
+def _outlines(steps: np.ndarray, reach: int) -> np.ndarray:
+    """The step pixels labelled by outline: connected once steps ``reach`` pixels apart are joined."""
+    _, labels = cv2.connectedComponents(cv2.dilate(steps, np.ones((reach, reach), np.uint8)), connectivity=8)
+    return labels * steps
+
+
+def _one_outline(box: Box, outlines: np.ndarray) -> bool:
+    """Whether the steps on the sides of ``box`` belong to one outline (``outlines``: step pixels
+    labelled by connected outline): most of them, and most on each side (a line of text lined up
+    with the top of the card it lies on is no side of it)."""
+    top, left, bottom, right = box
+    sides = (
+        outlines[top, left:right],
+        outlines[bottom, left:right],
+        outlines[top:bottom, left],
+        outlines[top:bottom, right],
+    )
+    size = int(outlines.max()) + 1
+    counts = [np.bincount(side[side > 0], minlength=size) for side in sides]
+    total = np.sum(counts, axis=0)
+    main = int(np.argmax(total))
+    return total[main] >= ONE_OUTLINE * total.sum() and all(
+        2 * count[main] >= count.sum() for count in counts
+    )
+
+
+def _own_sides(box: Box, outlines: np.ndarray, margin: int) -> bool:
+    """Whether the steps on each side of ``box`` are mostly the box's own: outlines (``outlines``:
+    step pixels labelled by connected outline) that run along its sides within ``margin`` of it, not
+    the outline of an element whose side lines up with it (a square in its corner, a photo above
+    it) or a line of text whose letters' tops line up."""
+    top, left, bottom, right = box
+    y0, x0 = max(0, top - margin), max(0, left - margin)
+    near = outlines[y0 : bottom + margin + 1, x0 : right + margin + 1]
+    band = np.zeros(near.shape, bool)  # a pixel either side of the sides
+    t, lf, b, r = top - y0, left - x0, bottom - y0, right - x0
+    band[max(0, t - 1) : t + 2, max(0, lf - 1) : r + 2] = band[b - 1 : b + 2, max(0, lf - 1) : r + 2] = True
+    band[max(0, t - 1) : b + 2, max(0, lf - 1) : lf + 2] = band[max(0, t - 1) : b + 2, r - 1 : r + 2] = True
+    size = int(outlines.max()) + 1
+    held = np.bincount(near.ravel(), minlength=size)
+    along = np.bincount(near[band], minlength=size) >= ALONG * held
+    along[0] = False
+    for side in (near[t, lf:r], near[b, lf:r], near[t:b, lf], near[t:b, r]):
+        labels = side[side > 0]
+        if 2 * np.count_nonzero(along[labels]) < len(labels):
+            return False
+    return True
+
+
+def _split(
+    box: Box, ys: np.ndarray, xs: np.ndarray, along_rows: np.ndarray, along_columns: np.ndarray
+) -> bool:
+    """Whether a step line runs across ``box`` from side to side, away from its own sides."""
+    top, left, bottom, right = box
+    rows = ys[(ys > top + 2) & (ys < bottom - 2)]
+    columns = xs[(xs > left + 2) & (xs < right - 2)]
+    across_rows = along_rows[rows, right] - along_rows[rows, left] >= ACROSS * (right - left)
+    across_columns = along_columns[columns, bottom] - along_columns[columns, top] >= ACROSS * (bottom - top)
+    return bool(across_rows.any() or across_columns.any())
