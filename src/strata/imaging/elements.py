@@ -641,12 +641,14 @@ def _steps(image: np.ndarray, step: float, axis: int) -> np.ndarray:
 
 def outlines(image: np.ndarray, step: float, gap: int) -> np.ndarray:
     """:func:`sharp_edges`, with the gaps of up to ``gap`` pixels in a flat element's straight sides
-    bridged.
+    bridged, and the outlines of rectangles whose sides are mostly steps drawn whole.
 
     Where a pasted card's colour matches the photo beside it, its side shows no step there; the rest
     of the side still runs straight on either side of the gap, along the card's flat fill. A horizontal
     or vertical run of steps at least 3 × ``gap`` long, mostly steps before the bridging, with one
-    colour all along one side of it, is taken to continue through its gaps.
+    colour all along one side of it, is taken to continue through its gaps. A longer gap, a gap at a
+    corner, or one in a photo's side is closed by :func:`~strata.imaging.rectangles.rectangles`
+    (sides at least 3 × ``gap`` long).
     """
     rows, columns = _steps(image, step, 0), _steps(image, step, 1)  # horizontal, vertical edges
     width = image.shape[1]

@@ -2,9 +2,12 @@
 
 A card or a photo pasted on a photo meets it in straight steps, but where the photo matches the
 element's colour for a stretch (or something lies over a corner) its outline is open, and nothing
-tells its inside from the page. A rectangle whose four sides are mostly steps is such an element:
-its outline is drawn whole. Two elements side by side are not taken for one rectangle around both:
-a step line across a rectangle, from side to side, splits it.
+tells its inside from the page. A rectangle whose four sides are mostly steps, with steps at each
+corner, is such an element: its outline is drawn whole. Its sides must be its own: one outline, or
+on each side outlines that run along it, not the sides of other elements lining up around the page
+between them (a photo above, a square in the corner, a card beside) or a line of text whose
+letters' tops line up with a card's sides. Two elements side by side are not taken for one
+rectangle around both: a step line across a rectangle, from side to side, splits it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ ACROSS = 0.9
 CORNER, CORNER_STEPS = 3, 3
 #: A rectangle's sides are one outline when it holds this share of their steps, or else ...
 ONE_OUTLINE = 0.8
-#: ... most steps on each side of a rectangle belong to outlines that lie, within it, at least this
-#: much along its sides.
+#: ... most steps on each side belong to outlines that lie, within a corner square's side of the
+#: rectangle, at least this much along its sides.
 ALONG = 0.7
 #: Candidate positions per axis: rows (columns) holding the longest runs of steps; rectangles
 #: checked, those with most of their outline steps first (a checkerboard has steps everywhere).
@@ -37,7 +40,7 @@ def rectangles(horizontal: np.ndarray, vertical: np.ndarray, min_side: int) -> l
     """The rectangles (top, left, bottom, right) outlined by the step maps ``horizontal`` (a step
     between a row and the one above it, marked on the lower one) and ``vertical`` (the same between
     columns): sides at least ``min_side`` long along rows and columns holding runs of steps that
-    long, at least ``min_area`` pixels inside. A step may lie a pixel off its side."""
+    long. A step may lie a pixel off its side."""
     rows = cv2.dilate(horizontal.astype(np.uint8), np.ones((3, 1), np.uint8))
     columns = cv2.dilate(vertical.astype(np.uint8), np.ones((1, 3), np.uint8)).T
     ys, xs = _lines(horizontal, min_side), _lines(vertical.T, min_side)
