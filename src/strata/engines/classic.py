@@ -34,9 +34,11 @@ Policies (what a user can rely on):
   photo: elements are what differs from a smoothed page, plus what a sharp outline encloses (a card or
   a photo pasted on the photo, whose inside the smoothed page would otherwise keep; where the photo
   matches a flat card's colour for a stretch of its side, the side's straight run is continued
-  through the gap), plus text lines found by the shape of their letters (:mod:`strata.imaging.text`;
-  a title on an illustration). Text is peeled against the photo itself, so its counters stay open;
-  what is left of its outline or glow stays in the page.
+  through the gap, and a rectangle whose four sides are mostly steps of its own outline, with steps
+  at each corner, is closed whole: :mod:`strata.imaging.rectangles`), plus text lines found by the
+  shape of their letters (:mod:`strata.imaging.text`; a title on an illustration). Text is peeled
+  against the photo itself, so its counters stay open; what is left of its outline or glow stays in
+  the page.
 * **More components than N − 1.** The closest layers are merged: text with text, shapes with shapes,
   neighbours with neighbours (box gap relative to the canvas diagonal, plus a penalty for mixing kinds),
   alike first (mean colour and log area), so a pattern's dots join each other before a character.
