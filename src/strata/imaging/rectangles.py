@@ -65,8 +65,8 @@ def rectangles(horizontal: np.ndarray, vertical: np.ndarray, min_side: int) -> l
     steps = cv2.integral(both)
     corners = [_held(steps, y, x, k) for y in (t, b - k + 1) for x in (lf, r - k + 1)]
     found = (np.minimum.reduce(shares) >= SIDE) & (outline >= OUTLINE) & np.logical_and.reduce(corners)
-    # Outlines: steps a pixel apart (a dotted side) joined, and apart from them, joined further (a
-    # corner cut short), whole outlines.
+    # Step pixels labelled by outline: joined across a pixel (a dotted side), and for whole outlines
+    # across a third of a corner square (a side cut short of its corner).
     outlines, whole = _outlines(both, 3), _outlines(both, k // 3 | 1)
     boxes = []
     candidates = np.argwhere(found)
@@ -138,19 +138,23 @@ def _outlines(steps: np.ndarray, reach: int) -> np.ndarray:
     return labels * steps
 
 
+def _sides(labels: np.ndarray, box: Box) -> tuple[np.ndarray, ...]:
+    """The values of ``labels`` along the top, bottom, left and right sides of ``box``."""
+    top, left, bottom, right = box
+    return (
+        labels[top, left:right],
+        labels[bottom, left:right],
+        labels[top:bottom, left],
+        labels[top:bottom, right],
+    )
+
+
 def _one_outline(box: Box, outlines: np.ndarray) -> bool:
     """Whether the steps on the sides of ``box`` belong to one outline (``outlines``: step pixels
     labelled by connected outline): most of them, and most on each side (a line of text lined up
     with the top of the card it lies on is no side of it)."""
-    top, left, bottom, right = box
-    sides = (
-        outlines[top, left:right],
-        outlines[bottom, left:right],
-        outlines[top:bottom, left],
-        outlines[top:bottom, right],
-    )
     size = int(outlines.max()) + 1
-    counts = [np.bincount(side[side > 0], minlength=size) for side in sides]
+    counts = [np.bincount(side[side > 0], minlength=size) for side in _sides(outlines, box)]
     total = np.sum(counts, axis=0)
     main = int(np.argmax(total))
     return total[main] >= ONE_OUTLINE * total.sum() and all(
@@ -174,7 +178,7 @@ def _own_sides(box: Box, outlines: np.ndarray, margin: int) -> bool:
     held = np.bincount(near.ravel(), minlength=size)
     along = np.bincount(near[band], minlength=size) >= ALONG * held
     along[0] = False
-    for side in (near[t, lf:r], near[b, lf:r], near[t:b, lf], near[t:b, r]):
+    for side in _sides(near, (t, lf, b, r)):
         labels = side[side > 0]
         if 2 * np.count_nonzero(along[labels]) < len(labels):
             return False
