@@ -619,17 +619,16 @@ def _sharp_outline(image: np.ndarray, part: np.ndarray, group: np.ndarray, fill:
 def _split_by_contact(
     candidates: np.ndarray, inside: np.ndarray, shape: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Components that touch ``inside`` sit on the element (children), unless they lie mostly off
-    ``shape`` and are of its size (a neighbour joined to it by a thread of the page); the others lie
-    beside it."""
+    """Components that touch ``inside`` sit on the element (children), unless under :data:`THREAD` of
+    them lies on ``shape`` and they are at least 1 / :data:`PEER` of its size (a neighbour joined to
+    it by a thread of the page); the others lie beside it."""
     if not candidates.any():
         return candidates, candidates
     count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     size = np.bincount(labels.ravel(), minlength=count)
     on = np.bincount(labels[shape], minlength=count)
-    touching = (np.bincount(labels[inside], minlength=count) > 0) & (
-        (on >= THREAD * size) | (PEER * size < shape.sum())
-    )
+    thread = (on < THREAD * size) & (PEER * size >= shape.sum())
+    touching = (np.bincount(labels[inside], minlength=count) > 0) & ~thread
     touching[0] = False
     children = touching[labels]
     return children, candidates & ~children
