@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.fill import max_diff
-from strata.imaging.rectangles import draw, rectangles
+from strata.imaging.rectangles import draw, long_runs, rectangles
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
 KINDS = ("shape", "photo", "text")
@@ -669,15 +669,8 @@ def _straight(edges: np.ndarray, image: np.ndarray, strides: tuple[int, int], ga
     (H × W × 3, its pixels counted row by row), so the runs along its columns are found on the
     transposed map without transposing the image."""
     edges = cv2.dilate(edges.astype(np.uint8), np.ones((3, 1), np.uint8))
-    bridged = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8)).astype(bool)
-    # Number the runs of each row: a run starts where a row's pixel is set and its left one is not.
-    padded = np.zeros((bridged.shape[0], bridged.shape[1] + 1), bool)
-    padded[:, 1:] = bridged
-    runs = np.cumsum(padded[:, 1:] & ~padded[:, :-1], dtype=np.int32).reshape(bridged.shape) * bridged
-    length = np.bincount(runs.ravel(), minlength=int(runs.max()) + 1)
-    steps = np.bincount(runs[edges.astype(bool)], minlength=len(length))
-    keep = (length >= 3 * gap) & (steps >= 0.5 * length)
-    keep[0] = False
+    runs, length = long_runs(edges, gap, 3 * gap)
+    keep = length > 0
     ys, xs = np.nonzero(keep[runs])
     labels = runs[ys, xs]
     flat = np.zeros_like(keep)

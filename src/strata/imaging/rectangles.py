@@ -86,23 +86,27 @@ def draw(outline: np.ndarray, boxes: list[Box]) -> None:
         outline[top : bottom + 1, left] = outline[top : bottom + 1, right] = True
 
 
+def long_runs(steps: np.ndarray, gap: int, min_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The runs along the rows of the uint8 step map ``steps``, their gaps of up to ``gap`` pixels
+    bridged: each run's pixels numbered (0 off any run), and each number's length where the run is
+    at least ``min_length`` long and at least half steps (0 where it is not)."""
+    bridged = cv2.morphologyEx(steps, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8)).astype(bool)
+    # A run starts where a row's pixel is set and its left one is not.
+    padded = np.zeros((bridged.shape[0], bridged.shape[1] + 1), bool)
+    padded[:, 1:] = bridged
+    runs = np.cumsum(padded[:, 1:] & ~padded[:, :-1], dtype=np.int32).reshape(bridged.shape) * bridged
+    length = np.bincount(runs.ravel(), minlength=int(runs.max()) + 1)
+    count = np.bincount(runs[steps.astype(bool)], minlength=len(length))
+    keep = (length >= min_length) & (2 * count >= length)
+    keep[0] = False
+    return runs, length * keep
+
+
 def _lines(steps: np.ndarray, min_side: int) -> np.ndarray:
     """Rows of ``steps`` holding a run of steps at least ``min_side`` long (its gaps under a tenth of
     it, half of it steps), the :data:`MAX_LINES` with the longest runs, a row or two apart."""
-    gap = max(1, min_side // 10)
-    bridged = cv2.morphologyEx(steps.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8))
-    padded = np.zeros((bridged.shape[0], bridged.shape[1] + 1), np.uint8)
-    padded[:, 1:] = bridged
-    starts = padded[:, 1:] > padded[:, :-1]
-    runs = np.cumsum(starts, dtype=np.int32).reshape(bridged.shape) * bridged
-    length = np.bincount(runs.ravel(), minlength=int(runs.max()) + 1)
-    count = np.bincount(runs[steps.astype(bool)], minlength=len(length))
-    good = (length >= min_side) & (2 * count >= length)
-    good[0] = False
-    row, _ = np.nonzero(starts)
-    label = runs[starts]
-    best = np.zeros(steps.shape[0], np.int64)
-    np.maximum.at(best, row[good[label]], length[label[good[label]]])
+    runs, length = long_runs(steps.astype(np.uint8), max(1, min_side // 10), min_side)
+    best = length[runs].max(axis=1)  # each row's longest run
     chosen: list[int] = []
     for row in np.argsort(-best, kind="stable"):
         if best[row] == 0 or len(chosen) >= MAX_LINES:
