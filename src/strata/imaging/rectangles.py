@@ -65,6 +65,8 @@ def rectangles(horizontal: np.ndarray, vertical: np.ndarray, min_side: int) -> l
     steps = cv2.integral(both)
     corners = [_held(steps, y, x, k) for y in (t, b - k + 1) for x in (lf, r - k + 1)]
     found = (np.minimum.reduce(shares) >= SIDE) & (outline >= OUTLINE) & np.logical_and.reduce(corners)
+    if not found.any():
+        return []
     # Step pixels labelled by outline: joined across a pixel (a dotted side), and for whole outlines
     # across a third of a corner square (a side cut short of its corner).
     outlines, whole = _outlines(both, 3), _outlines(both, k // 3 | 1)
@@ -157,8 +159,9 @@ def _one_outline(box: Box, outlines: np.ndarray) -> bool:
     """Whether the steps on the sides of ``box`` belong to one outline (``outlines``: step pixels
     labelled by connected outline): most of them, and most on each side (a line of text lined up
     with the top of the card it lies on is no side of it)."""
-    size = int(outlines.max()) + 1
-    counts = [np.bincount(side[side > 0], minlength=size) for side in _sides(outlines, box)]
+    sides = _sides(outlines, box)
+    size = max(int(side.max(initial=0)) for side in sides) + 1
+    counts = [np.bincount(side[side > 0], minlength=size) for side in sides]
     total = np.sum(counts, axis=0)
     main = int(np.argmax(total))
     return total[main] >= ONE_OUTLINE * total.sum() and all(
@@ -178,7 +181,7 @@ def _own_sides(box: Box, outlines: np.ndarray, margin: int) -> bool:
     t, lf, b, r = top - y0, left - x0, bottom - y0, right - x0
     band[max(0, t - 1) : t + 2, max(0, lf - 1) : r + 2] = band[b - 1 : b + 2, max(0, lf - 1) : r + 2] = True
     band[max(0, t - 1) : b + 2, max(0, lf - 1) : lf + 2] = band[max(0, t - 1) : b + 2, r - 1 : r + 2] = True
-    size = int(outlines.max()) + 1
+    size = int(near.max()) + 1
     held = np.bincount(near.ravel(), minlength=size)
     along = np.bincount(near[band], minlength=size) >= ALONG * held
     along[0] = False
