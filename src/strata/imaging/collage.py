@@ -9,11 +9,10 @@ photos, stacked so that each lies under the ones whose sides cross it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from strata.imaging.elements import Box, box_inside, sharp_edges
+from strata.imaging.rectangles import in_boxes, summed_area
 
 #: A photo's side is at least this many pixels long.
 MIN_SIDE = 16
@@ -99,7 +98,7 @@ def _cover(
     tall, wide = (bottom - top >= MIN_SIDE), (right - left >= MIN_SIDE)
     t, b = top[tall][:, None], bottom[tall][:, None]
     lf, r = left[wide][None, :], right[wide][None, :]
-    fits = _in_boxes(_table(allowed), t, lf, b, r) >= INSIDE * (b - t) * (r - lf)
+    fits = in_boxes(summed_area(allowed), t, lf, b, r) >= INSIDE * (b - t) * (r - lf)
     if not fits.any():
         return None
     weight = _support(lines, t, lf, b, r) ** 2
@@ -107,7 +106,7 @@ def _cover(
     left_out = region.copy()
     total = int(region.sum())
     while len(boxes) < MAX_PHOTOS and left_out.sum() > (1 - COVER) * total:
-        new = np.where(fits, _in_boxes(_table(left_out), t, lf, b, r), 0)
+        new = np.where(fits, in_boxes(summed_area(left_out), t, lf, b, r), 0)
         i, j = np.unravel_index(int(np.argmax(new * weight)), new.shape)
         if new[i, j] < MIN_SIDE * MIN_SIDE:
             return None
@@ -146,7 +145,7 @@ def _grown(
     left_out = region.copy()
     for top, left, bottom, right in boxes:
         left_out[top:bottom, left:right] = False
-    spare, fits = _table(left_out), _table(allowed)
+    spare, fits = summed_area(left_out), summed_area(allowed)
     out: list[Box] = []
     for box in boxes:
         for side, positions in ((0, rows[::-1]), (1, columns[::-1]), (2, rows), (3, columns)):
@@ -168,20 +167,8 @@ def _grown(
     ]
 
 
-def _table(mask: np.ndarray) -> np.ndarray:
-    """Summed-area table of a mask, a row and a column of zeros first."""
-    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
-    table[1:, 1:] = mask.cumsum(0).cumsum(1)
-    return table
-
-
-def _in_boxes(table: np.ndarray, top: Any, left: Any, bottom: Any, right: Any) -> Any:
-    """Pixels a summed-area ``table`` counts in each box (sides: numbers, or arrays broadcast together)."""
-    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
-
-
 def _count(table: np.ndarray, box: Box) -> int:
-    return int(_in_boxes(table, *box))
+    return int(in_boxes(table, *box))
 
 
 def _area(box: Box) -> int:

@@ -12,6 +12,8 @@ rectangle around both: a step line across a rectangle, from side to side, splits
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -62,8 +64,10 @@ def rectangles(horizontal: np.ndarray, vertical: np.ndarray, min_side: int) -> l
     # it is no corner: the rectangle runs past its element there.
     k = min_side // CORNER
     both = ((rows > 0) | (columns.T > 0)).astype(np.uint8)
-    steps = cv2.integral(both)
-    corners = [_held(steps, y, x, k) for y in (t, b - k + 1) for x in (lf, r - k + 1)]
+    steps = summed_area(both)
+    corners = [
+        in_boxes(steps, y, x, y + k, x + k) >= CORNER_STEPS for y in (t, b - k + 1) for x in (lf, r - k + 1)
+    ]
     found = (np.minimum.reduce(shares) >= SIDE) & (outline >= OUTLINE) & np.logical_and.reduce(corners)
     if not found.any():
         return []
@@ -125,10 +129,16 @@ def _pairs(positions: np.ndarray, min_side: int) -> tuple[np.ndarray, np.ndarray
     return positions[a][keep], positions[b][keep]
 
 
-def _held(steps: np.ndarray, top: np.ndarray, left: np.ndarray, k: int) -> np.ndarray:
-    """Whether the ``k`` × ``k`` squares at ``top, left`` hold steps (``steps``: an integral image)."""
-    total = steps[top + k, left + k] - steps[top, left + k] - steps[top + k, left] + steps[top, left]
-    return np.asarray(total >= CORNER_STEPS)
+def summed_area(mask: np.ndarray) -> np.ndarray:
+    """Summed-area table of a mask, a row and a column of zeros first."""
+    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    table[1:, 1:] = mask.cumsum(0).cumsum(1)
+    return table
+
+
+def in_boxes(table: np.ndarray, top: Any, left: Any, bottom: Any, right: Any) -> Any:
+    """Pixels a summed-area ``table`` counts in each box (sides: numbers, or arrays broadcast together)."""
+    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
 
 
 def _prefix(steps: np.ndarray) -> np.ndarray:
