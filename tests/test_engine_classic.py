@@ -418,6 +418,29 @@ def test_a_rectangle_whose_outline_is_open_is_lifted_off_a_photo_page(seed: int,
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("seed", [12, 39])
+def test_a_smooth_photo_on_a_photo_page_is_one_layer_complete_under_the_card_on_it(seed: int) -> None:
+    # Synthetic designs 12 and 39: a blurred photo on a photo page, a card over its corner. Its
+    # smooth colours passed for a gradient "shape" (the page model under it is as smooth), peeled as
+    # cracked pieces; and it stopped where the card begins, so moving the card left a hole.
+    group, _ = load_benchmark("synthetic_designs").make_design(seed)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 4)
+    photo_alpha, card_alpha = (
+        group.layers[group.names.index(n)].to_array()[..., 3] for n in ("photo 1", "card 1")
+    )
+    photo, card = (ndimage.binary_erosion(a > 0.99, iterations=3) for a in (photo_alpha, card_alpha))
+    ys, xs = np.nonzero(photo & ~card)
+    owner = owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+    whole = stack.arrays()[owner][..., 3][photo] == 255
+    assert whole.mean() >= 0.99, f"{whole.mean():.3f} of the photo opaque in its layer"
+    ys, xs = np.nonzero(photo & card)
+    assert owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2])) > owner, (
+        "the card is under the photo"
+    )
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

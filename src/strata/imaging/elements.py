@@ -343,12 +343,12 @@ def _rerooted(element: Element, root: dict[int, int]) -> Element:
 
 
 def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
-    """Raise components so that where flat shapes of two components overlap, the one the image
-    shows there lies above (in place).
+    """Raise components so that where the bodies (flat shapes, photos) of two components overlap,
+    the one the image shows there lies above (in place).
 
     A card peeled beside a larger card it lies under is completed under that card's corner
     (:mod:`~strata.imaging.peel`), so the two opaque bodies overlap; painted larger-below, the
-    smaller card would cover the other's corner. Where the image there is clearly the colour of
+    smaller card would cover the other's corner. So is a photo beside the card over its corner. Where the image there is clearly the colour of
     one of them (:data:`SHOWN_TOL`), that one is on top, and its component is raised above the
     other's when painting would put it below, or when the two are peers (:data:`PEER`: two cards,
     not a widget on a panel) or the upper one lies mostly off the lower one (:data:`OVERHANG`: a
@@ -356,7 +356,7 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
     (:func:`~strata.imaging.merge.carriers`).
     """
     base = bottom_depths(elements)
-    heads = [e for e in elements if e.kind == "shape" and e.depth == base[e.root] and _is_body(e)]
+    heads = [e for e in elements if e.kind in ("shape", "photo") and e.depth == base[e.root] and _is_body(e)]
     if len(heads) < 2:
         return
     boxes = np.array([e.box for e in heads])
@@ -385,10 +385,14 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
 
 def _is_body(element: Element) -> bool:
     """Whether the element fills :data:`SOLID_BODY` of the box around its pixels."""
+    box = pixel_box_area(element)
+    return box > 0 and element.area >= SOLID_BODY * box
+
+
+def pixel_box_area(element: Element) -> int:
+    """The area of the box around the element's visible pixels (its own box may be looser)."""
     rows, cols = np.flatnonzero(element.alpha.any(axis=1)), np.flatnonzero(element.alpha.any(axis=0))
-    if not len(rows):
-        return False
-    return element.area >= SOLID_BODY * (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+    return int((rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)) if len(rows) else 0
 
 
 def _shown(a: Element, b: Element, image: np.ndarray) -> tuple[Element, Element] | None:

@@ -41,7 +41,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from strata.imaging.elements import KINDS, OVERHANG, Element, bottom_depths, crops, fill_holes, outside
+from strata.imaging.elements import (
+    KINDS,
+    OVERHANG,
+    Element,
+    bottom_depths,
+    crops,
+    fill_holes,
+    outside,
+    pixel_box_area,
+)
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -377,7 +386,9 @@ def _stackable(upper: Element, lower: Element) -> bool:
     card, a photo under a photo, or a photo that is a whole rectangle under a card."""
     if upper.kind == lower.kind != "text":
         return True
-    return upper.kind == "shape" and lower.kind == "photo" and float((lower.alpha >= 1.0).mean()) >= WHOLE
+    if upper.kind != "shape" or lower.kind != "photo":
+        return False
+    return int(np.count_nonzero(lower.alpha >= 1.0)) >= WHOLE * pixel_box_area(lower)
 
 
 def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:

@@ -62,6 +62,8 @@ THIN = 0.25
 BOX_FILL = 0.7
 #: A flat part of a photo-like group meets the rest in a step beyond this (max channel).
 OUTLINE_STEP = 0.1
+#: A photo that is a rectangle drops wisps beyond its rows and columns up to this share of its pixels.
+WISPS = 0.05
 #: Flat parts (cards, circles) taken out of one photo-like group, largest first.
 _MAX_FLAT_PARTS = 4
 #: A flat group's other colour is the card under its most frequent one when its filled shape holds
@@ -169,7 +171,8 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     fill = _flat_fill(image, group, under)
     if fill is None:
         sibling_root = None if depth == 1 else root
-        for part, level, hidden in _complex_element(ctx, image, under, group, (top, left), depth, root):
+        parts = _complex_element(ctx, image, under, group, (top, left), depth, root, task.reach)
+        for part, level, hidden in parts:
             if task.reach is not None:
                 hidden |= task.reach
             reach = hidden if hidden.any() else None
@@ -258,8 +261,14 @@ def _explains(
         return False
     if count >= 0.3 * total:
         return True
-    error = _mix_error(image, under, colour)[group]
-    return bool((error < SHAPE_TOL).sum() >= 0.7 * total or (error < NOISY_TOL).sum() >= 0.9 * total)
+    # A pixel that is the page itself shows nothing of the fill (a smooth photo framed by an outline
+    # is mostly near the page model under it).
+    shown = max_diff(image[group], under[group]) >= SHAPE_TOL
+    error = _mix_error(image[group], under[group], colour[group])
+    return bool(
+        ((error < SHAPE_TOL) & shown).sum() >= 0.7 * total
+        or ((error < NOISY_TOL) & shown).sum() >= 0.9 * total
+    )
 
 
 def _mix_error(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -365,6 +374,7 @@ def _complex_element(
     box: tuple[int, int],
     depth: int,
     root: int,
+    reach: np.ndarray | None,
 ) -> list[tuple[np.ndarray, int, np.ndarray]]:
     """Make the group's large connected parts photo elements (or lettering, :func:`_letters`), and the
     scattered rest one more.
@@ -373,7 +383,8 @@ def _complex_element(
     returned to be peeled one by one, each as (pixels, depth, where something lying on it hides it),
     stacked by :func:`_stacking`: a shape lies under whatever bites into its hull (a circle partly
     under a photo, the lower of two overlapping cards), and the largest photo under the shapes it
-    touches that do not lie under it, completed under them (convex hull, inpainted colour).
+    touches that do not lie under it, completed under them (convex hull, inpainted colour) and
+    under ``reach``, the element peeled before it that hides it (a card over its corner).
     Scattered small parts (glyphs of a text block on a photo-like region) stay in a single element.
     """
     parts: list[np.ndarray] = []
@@ -409,11 +420,14 @@ def _complex_element(
         crop = (slice(y, y + h), slice(x, x + w))
         piece = piece[crop]
         colour = image[crop].copy()
-        region = (
-            _open_counters(image[crop], under[crop], piece) if lettering else _rectangle(fill_holes(piece))
-        )
+        on_photo = on[-1][crop] if rank == 0 else np.zeros_like(piece)
+        if rank == 0 and reach is not None:
+            on_photo = on_photo | (reach[crop] & ~piece)
+        if lettering:
+            region = _open_counters(image[crop], under[crop], piece)
+        else:
+            region = _rectangle(fill_holes(piece), on_photo)
         level = depth + (levels[-1] if rank == 0 else 0)
-        on_photo = on[-1][crop] if rank == 0 else np.zeros_like(region)
         photos = None if lettering else collage(region, on_photo, image[crop])
         if photos is not None:
             at = _At(box[0] + y, box[1] + x, level, root, depth == 1)
@@ -515,26 +529,49 @@ def _soften_rim(
     colour[rim] = unblend(image[rim], under[rim], a)
 
 
-def _rectangle(region: np.ndarray) -> np.ndarray:
-    """A photo that is a rectangle (it fills 80 % of its box and runs along half of each side) with the
-    parts of its box it misses: where it fades into the colour it lies on, those pixels were taken for
-    that card. Rounded corners (a missing part in a corner, at most a quarter of the short side) stay out.
+def _rectangle(region: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """A photo that is a rectangle (it fills 80 % of its box and, with what hides it, runs along half of
+    each side) with the parts of its box it misses: where it fades into the colour it lies on, those
+    pixels were taken for that card. Rounded corners (a missing part in a corner, at most a quarter of
+    the short side) stay out. Wisps beyond the rows and columns it half fills with what hides it (a bit
+    of a photo page caught at its edge, at most :data:`WISPS` of it) are dropped.
     """
-    h, w = region.shape
-    if region.sum() < 0.8 * h * w or min(h, w) < 8:
+    top, left, bottom, right = _core(region | hidden)
+    h, w = bottom - top, right - left
+    own = region[top:bottom, left:right].sum()
+    if min(h, w) < 8 or own < 0.8 * h * w or own < (1 - WISPS) * region.sum():
         return region
-    sides = (region[0].mean(), region[-1].mean(), region[:, 0].mean(), region[:, -1].mean())
+    core = (region | hidden)[top:bottom, left:right]
+    sides = (core[0].mean(), core[-1].mean(), core[:, 0].mean(), core[:, -1].mean())
     if min(sides) < 0.5:
         return region
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~region).astype(np.uint8), connectivity=4)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~core).astype(np.uint8), connectivity=4)
     corner = 0.25 * min(h, w)
-    out = region.copy()
+    out = np.zeros_like(region)
+    out[top:bottom, left:right] = region[top:bottom, left:right]
     for k in range(1, count):
         x, y, cw, ch = (int(v) for v in stats[k, :4])
         at_corner = x in (0, w - cw) and y in (0, h - ch)
         if not (at_corner and cw <= corner and ch <= corner):
-            out |= labels == k
+            out[top:bottom, left:right] |= labels == k
     return out
+
+
+def _core(region: np.ndarray) -> Box:
+    """(top, left, bottom, right) of the rows and columns that ``region`` fills at least half of,
+    narrowed until they agree."""
+    top, left, bottom, right = 0, 0, *region.shape
+    for _ in range(3):
+        box = region[top:bottom, left:right]
+        rows = np.flatnonzero(box.mean(axis=1) >= 0.5)
+        cols = np.flatnonzero(box.mean(axis=0) >= 0.5)
+        if not len(rows) or not len(cols):
+            return top, left, top, left
+        narrowed = (top + rows[0], left + cols[0], top + rows[-1] + 1, left + cols[-1] + 1)
+        if narrowed == (top, left, bottom, right):
+            break
+        top, left, bottom, right = (int(v) for v in narrowed)
+    return top, left, bottom, right
 
 
 def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
