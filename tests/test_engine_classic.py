@@ -441,6 +441,21 @@ def test_a_smooth_photo_on_a_photo_page_is_one_layer_complete_under_the_card_on_
     assert_exact(stack, image)
 
 
+def test_a_card_is_whole_where_the_gradient_page_shows_its_colour() -> None:
+    # Synthetic design 6: a green card on a green gradient page, whose colour crosses the card's in
+    # a band over its top-left corner. Those pixels are no foreground, so the card had a wedge cut
+    # out there, left in the background as a ghost of the card.
+    group, _ = load_benchmark("synthetic_designs").make_design(6)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 4)
+    card = group.layers[group.names.index("card 1")].to_array()[..., 3] > 0.99
+    ys, xs = np.nonzero(card)
+    layer = stack.arrays()[owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))]
+    whole = layer[..., 3][card] == 255
+    assert whole.mean() >= 0.99, f"{whole.mean():.3f} of the card opaque in its layer"
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

@@ -348,11 +348,12 @@ def stack_overlaps(elements: list[Element], image: np.ndarray) -> None:
 
     A card peeled beside a larger card it lies under is completed under that card's corner
     (:mod:`~strata.imaging.peel`), so the two opaque bodies overlap; painted larger-below, the
-    smaller card would cover the other's corner. So is a photo beside the card over its corner. Where the image there is clearly the colour of
-    one of them (:data:`SHOWN_TOL`), that one is on top, and its component is raised above the
-    other's when painting would put it below, or when the two are peers (:data:`PEER`: two cards,
-    not a widget on a panel) or the upper one lies mostly off the lower one (:data:`OVERHANG`: a
-    circle over a card's corner), so that the lower one keeps the corner it was completed under
+    smaller card would cover the other's corner (so would a photo beside the card over its corner).
+    Where the image there is clearly the colour of one of them (:data:`SHOWN_TOL`), that one is on
+    top, and its component is raised above the other's when painting would put it below, or when
+    the two are peers (:data:`PEER`: two cards, not a widget on a panel) or the upper one lies
+    mostly off the lower one (:data:`OVERHANG`: a circle over a card's corner), so that the lower
+    one keeps the corner it was completed under
     (:func:`~strata.imaging.merge.carriers`).
     """
     base = bottom_depths(elements)

@@ -180,7 +180,10 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         return
     colour, solid = fill
     reach = group if task.reach is None else group | task.reach
-    shape = _complete_shape(image, under, colour, solid, reach, ctx.image.shape[0])
+    # The page may show the shape's own colour along a band (a card on a gradient page): those pixels
+    # are no foreground, but the shape's box may take them.
+    matching = max_diff(image, colour) < SHAPE_TOL
+    shape = _complete_shape(image, under, colour, solid, reach | matching, ctx.image.shape[0])
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
     ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
