@@ -456,6 +456,20 @@ def test_a_card_is_whole_where_the_gradient_page_shows_its_colour() -> None:
     assert_exact(stack, image)
 
 
+def test_a_photo_keeps_its_corner_under_a_much_larger_card() -> None:
+    # The card covers the photo's corner with under 5 % of itself: taken for a rim touching the
+    # photo, the photo lost the corner it was completed under (synthetic designs 86 and 88).
+    image = Image.new("RGB", (700, 520), (240, 240, 245))
+    image.paste(photo_page((420, 320), seed=4), (20, 20))
+    ImageDraw.Draw(image).rounded_rectangle([400, 300, 680, 500], radius=12, fill=(80, 50, 50))
+    stack = ClassicEngine().decompose(image, 4)
+    photo, card = owner_of(stack, 100, 100), owner_of(stack, 400, 540)
+    assert card > photo
+    corner = stack.arrays()[photo][300:340, 400:440, 3]
+    assert (corner == 255).all(), "the photo has a hole under the card's corner"
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

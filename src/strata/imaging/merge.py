@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from strata.imaging.elements import (
@@ -74,9 +75,10 @@ HERO_PHOTO = 0.25
 WHOLE = 0.97
 #: An overhang is detached before merging only when it fills this fraction of its box (a solid shape).
 SOLID = 0.45
-#: An element above its container covers at least this fraction of the smaller of the two, else it
-#: only touches it.
+#: An element above its container covers at least this fraction of the smaller of the two, or a
+#: part of it this many pixels thick, else it only touches it.
 SITS_ON = 0.05
+THICK = 9
 
 
 def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int) -> list[list[Element]]:
@@ -378,7 +380,12 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
     if meet is None:
         return False
     mine, theirs = meet
-    return float(upper.alpha[mine][lower.alpha[theirs] >= 1.0].sum()) >= SITS_ON * min(upper.area, lower.area)
+    covered = upper.alpha[mine] * (lower.alpha[theirs] >= 1.0)
+    if float(covered.sum()) >= SITS_ON * min(upper.area, lower.area):
+        return True
+    # A corner hidden under a card is thick where a rim is a line (a card over a large photo's corner).
+    kernel = np.ones((THICK, THICK), np.uint8)
+    return bool(cv2.erode((covered >= 1.0).astype(np.uint8), kernel).any())
 
 
 def _stackable(upper: Element, lower: Element) -> bool:
