@@ -470,6 +470,25 @@ def test_a_photo_keeps_its_corner_under_a_much_larger_card() -> None:
     assert_exact(stack, image)
 
 
+def test_a_speck_merged_into_a_cards_layer_does_not_take_it_under_a_photo() -> None:
+    # Synthetic design 50: a dark card beside a photo, completed under the card's edge. A speck of
+    # the page in the card's layer put that layer under the photo's, which then covered the card's
+    # edge: moving the photo took a strip of the card along.
+    group, _ = load_benchmark("synthetic_designs").make_design(50)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 6)
+    card = group.layers[group.names.index("card 2")].to_array()[..., 3] > 0.99
+    photo = group.layers[group.names.index("photo 1")].to_array()[..., 3] > 0.99
+    ys, xs = np.nonzero(ndimage.binary_erosion(card, iterations=3))
+    owner = owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+    alphas = np.stack([layer[..., 3] for layer in stack.arrays()])
+    owners = len(alphas) - 1 - np.argmax(alphas[::-1] > 0, axis=0)  # the top-most layer showing
+    assert (owners[card] == owner).mean() >= 0.99, "part of the card shows from another layer"
+    ys, xs = np.nonzero(ndimage.binary_erosion(photo, iterations=3))
+    assert owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2])) < owner
+    assert_exact(stack, image)
+
+
 def test_a_photo_is_complete_under_the_card_over_its_corner() -> None:
     # The dark card lies over the photo's corner: moving the card must reveal the photo, not a hole.
     image = overlapping_cards((300, 260))

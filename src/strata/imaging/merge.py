@@ -27,9 +27,9 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
    apart) cost about 0.04 of group IoU at N = 4 and 6, so they wait for nesting (step 1).
 4. **Nothing left to split**: the remaining layers are empty (fully transparent) and sit at the top.
 
-Layers are ordered back to front by the painter's order of their elements (containers before their
-contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has raised a card
-lying on another above it). Where two layers overlap, the upper one owns the pixel, except on a
+Layers are ordered back to front by the painter's order of their elements, specks aside (containers
+before their contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has
+raised a card lying on another above it). Where two layers overlap, the upper one owns the pixel, except on a
 container's completed body under contents split off above it, under a card lying on it, or on a
 photo's completed body under a photo or a card lying on it (:func:`carriers`).
 """
@@ -60,6 +60,8 @@ _KIND_PENALTY = 0.25
 #: log area ratio, so a pattern's dots join each other before they join a character of their colour.
 _COLOUR_PENALTY = 0.5
 _SIZE_PENALTY = 0.1
+#: A layer's place in the stack ignores its elements smaller than this share of its largest.
+SPECK_SHARE = 0.1
 #: Element layers (N − 1) from which large containers are split from their contents.
 NEST_FROM_SLOTS = 6
 #: A container is split from its contents only when it covers at least this fraction of the canvas.
@@ -101,8 +103,16 @@ def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: in
             layers[index : index + 1] = _split(layers[index])
         elif not _detach_next(layers):
             break
-    layers.sort(key=lambda layer: min(_paint_key(e) for e in layer))
+    layers.sort(key=_layer_key)
     return layers + [[] for _ in range(slots - len(layers))]
+
+
+def _layer_key(layer: list[Element]) -> tuple[int, float]:
+    """Where a layer goes in the stack: its lowest element of some size (:data:`SPECK_SHARE` of its
+    largest), so that a speck of the page merged into a card's layer does not take the card under
+    a photo it lies on."""
+    largest = max(e.area for e in layer)
+    return min(_paint_key(e) for e in layer if e.area >= SPECK_SHARE * largest)
 
 
 def _nest(
