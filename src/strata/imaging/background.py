@@ -147,11 +147,15 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
         total, weight = np.asarray(cv2.pyrDown(total)), np.asarray(cv2.pyrDown(weight))
         levels.append((total, weight))
     filled = total / np.maximum(weight, _KNOWN)[..., None]
-    for total, weight in reversed(levels[:-1]):
+    if len(levels) == 1:
+        return np.where(hole[..., None], filled, image).astype(np.float32)
+    for total, weight in reversed(levels[1:-1]):
         coarse = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0]))
         trust = np.clip(2.0 * weight, 0.0, 1.0)[..., None]
         filled = trust * (total / np.maximum(weight, _KNOWN)[..., None]) + (1.0 - trust) * coarse
-    return np.where(hole[..., None], filled, image).astype(np.float32)
+    # At full resolution no hole pixel is known: the hole takes the coarser estimate as it is.
+    coarse = cv2.pyrUp(filled, dstsize=(hole.shape[1], hole.shape[0]))
+    return np.where(hole[..., None], coarse, image).astype(np.float32)
 
 
 def _downscale(image: np.ndarray, pixels: int) -> np.ndarray:
