@@ -16,6 +16,7 @@ from shared_data import load_benchmark
 from strata.engines import get_engine
 from strata.engines.classic import ClassicEngine
 from strata.errors import Cancelled, InvalidParameter, UnsupportedParameter
+from strata.evaluation.groundtruth import GroundTruth
 from strata.imaging.compose import reconstruction_error
 from strata.imaging.decode import open_image
 
@@ -367,13 +368,29 @@ def test_a_large_card_is_complete_under_a_small_circle_over_its_corner(circle: t
     assert_exact(stack, image)
 
 
+def synthetic_design(seed: int, layers: int) -> tuple[GroundTruth, Image.Image, strata.LayerStack]:
+    """The project's synthetic design ``seed`` (its top-level truth), its RGB image and its decomposition."""
+    group, _ = load_benchmark("synthetic_designs").make_design(seed)
+    image = group.image.convert("RGB")
+    return group, image, ClassicEngine().decompose(image, layers)
+
+
+def truth_mask(group: GroundTruth, name: str) -> np.ndarray:
+    """Where the truth layer ``name`` is opaque."""
+    return group.layers[group.names.index(name)].to_array()[..., 3] > 0.99
+
+
+def shown_by(stack: strata.LayerStack, mask: np.ndarray) -> int:
+    """The layer showing at a pixel well inside ``mask`` (the middle one of its eroded pixels)."""
+    ys, xs = np.nonzero(ndimage.binary_erosion(mask, iterations=3))
+    return owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+
+
 def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
     # Synthetic design 78 of the project's generator: an ellipse partly under a card, peeled apart
     # from the card; its layer ended in a straight cut along the card's edge.
-    group, _ = load_benchmark("synthetic_designs").make_design(78)
+    group, image, stack = synthetic_design(78, 6)
     truth = group.layers[group.names.index("ellipse 2")].to_array()[..., 3] > 0.5
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 6)
     ys, xs = np.nonzero(truth)
     shown = (int(ys.mean()), int(xs.min()) + 10)
     layer = stack.arrays()[owner_of(stack, *shown)]
@@ -388,9 +405,7 @@ def test_elements_joined_to_a_card_by_a_thread_of_the_page_are_not_its_content()
     # Synthetic design 87 of the project's generator: a card and, below it on the photo page, two
     # rectangles, an ellipse and a photo. The page between them grouped them all with the card, and a
     # few pixels of its rim made them the card's content: one component, merged with the card.
-    group, _ = load_benchmark("synthetic_designs").make_design(87)
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 4)
+    group, image, stack = synthetic_design(87, 4)
     alphas = [layer.to_array()[..., 3] for layer in group.layers]
     owners = []
     for name in ("card 1", "rounded rectangle 1", "rounded rectangle 2", "ellipse 3", "photo 1"):
@@ -407,9 +422,7 @@ def test_a_rectangle_whose_outline_is_open_is_lifted_off_a_photo_page(seed: int,
     # Synthetic designs 62 (a card whose top side fades into the photo, a square over its corner)
     # and 76 (a photo whose sides stop short of a corner): the outline never closed, so the card
     # and the photo stayed in the background layer.
-    group, _ = load_benchmark("synthetic_designs").make_design(seed)
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 6)
+    group, image, stack = synthetic_design(seed, 6)
     alphas = [layer.to_array()[..., 3] for layer in group.layers]
     index = group.names.index(name)
     shown = (alphas[index] > 0.99) & ~np.any([a > 0 for a in alphas[index + 1 :]], axis=0)
@@ -423,21 +436,12 @@ def test_a_smooth_photo_on_a_photo_page_is_one_layer_complete_under_the_card_on_
     # Synthetic designs 12 and 39: a blurred photo on a photo page, a card over its corner. Its
     # smooth colours passed for a gradient "shape" (the page model under it is as smooth), peeled as
     # cracked pieces; and it stopped where the card begins, so moving the card left a hole.
-    group, _ = load_benchmark("synthetic_designs").make_design(seed)
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 4)
-    photo_alpha, card_alpha = (
-        group.layers[group.names.index(n)].to_array()[..., 3] for n in ("photo 1", "card 1")
-    )
-    photo, card = (ndimage.binary_erosion(a > 0.99, iterations=3) for a in (photo_alpha, card_alpha))
-    ys, xs = np.nonzero(photo & ~card)
-    owner = owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+    group, image, stack = synthetic_design(seed, 4)
+    photo, card = (ndimage.binary_erosion(truth_mask(group, n), iterations=3) for n in ("photo 1", "card 1"))
+    owner = shown_by(stack, photo & ~card)
     whole = stack.arrays()[owner][..., 3][photo] == 255
     assert whole.mean() >= 0.99, f"{whole.mean():.3f} of the photo opaque in its layer"
-    ys, xs = np.nonzero(photo & card)
-    assert owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2])) > owner, (
-        "the card is under the photo"
-    )
+    assert shown_by(stack, photo & card) > owner, "the card is under the photo"
     assert_exact(stack, image)
 
 
@@ -445,13 +449,9 @@ def test_a_card_is_whole_where_the_gradient_page_shows_its_colour() -> None:
     # Synthetic design 6: a green card on a green gradient page, whose colour crosses the card's in
     # a band over its top-left corner. Those pixels are no foreground, so the card had a wedge cut
     # out there, left in the background as a ghost of the card.
-    group, _ = load_benchmark("synthetic_designs").make_design(6)
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 4)
-    card = group.layers[group.names.index("card 1")].to_array()[..., 3] > 0.99
-    ys, xs = np.nonzero(card)
-    layer = stack.arrays()[owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))]
-    whole = layer[..., 3][card] == 255
+    group, image, stack = synthetic_design(6, 4)
+    card = truth_mask(group, "card 1")
+    whole = stack.arrays()[shown_by(stack, card)][..., 3][card] == 255
     assert whole.mean() >= 0.99, f"{whole.mean():.3f} of the card opaque in its layer"
     assert_exact(stack, image)
 
@@ -474,18 +474,13 @@ def test_a_speck_merged_into_a_cards_layer_does_not_take_it_under_a_photo() -> N
     # Synthetic design 50: a dark card beside a photo, completed under the card's edge. A speck of
     # the page in the card's layer put that layer under the photo's, which then covered the card's
     # edge: moving the photo took a strip of the card along.
-    group, _ = load_benchmark("synthetic_designs").make_design(50)
-    image = group.image.convert("RGB")
-    stack = ClassicEngine().decompose(image, 6)
-    card = group.layers[group.names.index("card 2")].to_array()[..., 3] > 0.99
-    photo = group.layers[group.names.index("photo 1")].to_array()[..., 3] > 0.99
-    ys, xs = np.nonzero(ndimage.binary_erosion(card, iterations=3))
-    owner = owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+    group, image, stack = synthetic_design(50, 6)
+    card, photo = truth_mask(group, "card 2"), truth_mask(group, "photo 1")
+    owner = shown_by(stack, card)
     alphas = np.stack([layer[..., 3] for layer in stack.arrays()])
     owners = len(alphas) - 1 - np.argmax(alphas[::-1] > 0, axis=0)  # the top-most layer showing
     assert (owners[card] == owner).mean() >= 0.99, "part of the card shows from another layer"
-    ys, xs = np.nonzero(ndimage.binary_erosion(photo, iterations=3))
-    assert owner_of(stack, int(ys[len(ys) // 2]), int(xs[len(xs) // 2])) < owner
+    assert shown_by(stack, photo) < owner
     assert_exact(stack, image)
 
 
