@@ -29,9 +29,9 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 
 Layers are ordered back to front by the painter's order of their elements, specks aside (containers
 before their contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has
-raised a card lying on another above it). Where two layers overlap, the upper one owns the pixel, except on a
-container's completed body under contents split off above it, under a card lying on it, or on a
-photo's completed body under a photo or a card lying on it (:func:`carriers`).
+raised a card lying on another above it). Where two layers overlap, the upper one owns the pixel,
+except on a container's completed body under contents split off above it, under a card lying on it,
+or on a photo's completed body under a photo or a card lying on it (:func:`carriers`).
 """
 
 from __future__ import annotations
