@@ -112,6 +112,8 @@ def main() -> int:
         "--strict", action="store_true", help="Exit 1 if classic does not beat k-means somewhere."
     )
     args = parser.parse_args()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     start = time.perf_counter()
     truths = {g: load_dataset(args.dataset, g, args.max_side) for g in GRANULARITIES}
     pairs = compare(truths, args.layers, args.max_side)

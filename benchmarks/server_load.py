@@ -329,6 +329,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     png = poster_png(args.image)
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode()
     probe = EngineProbe(png, args.layers)

@@ -76,6 +76,8 @@ def main() -> int:
     )
     parser.add_argument("--shadows", action="store_true", help="Give some elements a soft drop shadow.")
     args = parser.parse_args()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     start = time.perf_counter()
     truths = [make_design(seed, args.shadows) for seed in range(args.seed, args.seed + args.designs)]
     if args.jpeg:
