@@ -391,8 +391,11 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
         return False
     mine, theirs = meet
     covered = upper.alpha[mine] * (lower.alpha[theirs] >= 1.0)
-    if float(covered.sum()) >= SITS_ON * min(upper.area, lower.area):
+    total = float(covered.sum())
+    if total >= SITS_ON * min(upper.area, lower.area):
         return True
+    if total < THICK * THICK:
+        return False  # too little to hold a thick part
     # A corner hidden under a card is thick where a rim is a line (a card over a large photo's corner).
     kernel = np.ones((THICK, THICK), np.uint8)
     return bool(cv2.erode((covered >= 1.0).astype(np.uint8), kernel).any())

@@ -266,8 +266,9 @@ def _explains(
         return True
     # A pixel that is the page itself shows nothing of the fill (a smooth photo framed by an outline
     # is mostly near the page model under it).
-    shown = max_diff(image[group], under[group]) >= SHAPE_TOL
-    error = _mix_error(image[group], under[group], colour[group])
+    pixels, page = image[group], under[group]
+    shown = max_diff(pixels, page) >= SHAPE_TOL
+    error = _mix_error(pixels, page, colour[group])
     return bool(
         ((error < SHAPE_TOL) & shown).sum() >= 0.7 * total
         or ((error < NOISY_TOL) & shown).sum() >= 0.9 * total
@@ -539,12 +540,13 @@ def _rectangle(region: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     the short side) stay out. Wisps beyond the rows and columns it half fills with what hides it (a bit
     of a photo page caught at its edge, at most :data:`WISPS` of it) are dropped.
     """
-    top, left, bottom, right = _core(region | hidden)
+    covered = region | hidden
+    top, left, bottom, right = _core(covered)
     h, w = bottom - top, right - left
     own = region[top:bottom, left:right].sum()
     if min(h, w) < 8 or own < 0.8 * h * w or own < (1 - WISPS) * region.sum():
         return region
-    core = (region | hidden)[top:bottom, left:right]
+    core = covered[top:bottom, left:right]
     sides = (core[0].mean(), core[-1].mean(), core[:, 0].mean(), core[:, -1].mean())
     if min(sides) < 0.5:
         return region
