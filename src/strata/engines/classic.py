@@ -240,7 +240,10 @@ class ClassicEngine:
         for layer in stack:
             covered |= layer[..., 3] > 0
         base = np.empty((height, width, 4), np.uint8)
-        base[..., :3] = np.clip(complete_background(rgb, background, covered) * 255.0 + 0.5, 0, 255)
+        colour = complete_background(rgb, background, covered)  # a new array: scaled in place
+        colour *= 255.0
+        colour += 0.5
+        base[..., :3] = np.clip(colour, 0, 255, out=colour)
         base[..., 3] = 255
         stack.insert(0, base)
 
@@ -251,7 +254,8 @@ class ClassicEngine:
         # 8. Clear the colour of transparent pixels (smaller files); name and describe the layers.
         run.start(0.95, "finish")
         for layer in stack[1:]:
-            np.multiply(layer[..., :3], layer[..., 3:] > 0, out=layer[..., :3], casting="unsafe")
+            pixels = layer.view(np.uint32)[..., 0]  # RGBA as one word: one pass, not three strided ones
+            np.multiply(pixels, layer[..., 3] > 0, out=pixels, casting="unsafe")
         counters: Counter[str] = Counter()
         names = ["background"] + [layer_name(group, counters) for group in plan]
         run.start(1.0, "done")

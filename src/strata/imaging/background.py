@@ -108,7 +108,7 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     """
     needs_inpainting = background.textured and covered.any()
     colour = inpaint(image, covered) if needs_inpainting else background.colour
-    return np.where(covered[..., None], colour, image).astype(np.float32)
+    return np.where(covered[..., None], colour, image).astype(np.float32, copy=False)
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
@@ -141,21 +141,21 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     if hole.all() or not hole.any():
         return image.astype(np.float32)
     weight = (~hole).astype(np.float32)
-    total = image.astype(np.float32) * weight[..., None]
+    total = image.astype(np.float32, copy=False) * weight[..., None]
     levels: list[tuple[np.ndarray, np.ndarray]] = [(total, weight)]
     while min(weight.shape) > 2 and (weight <= _KNOWN).any():
         total, weight = np.asarray(cv2.pyrDown(total)), np.asarray(cv2.pyrDown(weight))
         levels.append((total, weight))
     filled = total / np.maximum(weight, _KNOWN)[..., None]
     if len(levels) == 1:
-        return np.where(hole[..., None], filled, image).astype(np.float32)
+        return np.where(hole[..., None], filled, image).astype(np.float32, copy=False)
     for total, weight in reversed(levels[1:-1]):
         coarse = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0]))
         trust = np.clip(2.0 * weight, 0.0, 1.0)[..., None]
         filled = trust * (total / np.maximum(weight, _KNOWN)[..., None]) + (1.0 - trust) * coarse
     # At full resolution no hole pixel is known: the hole takes the coarser estimate as it is.
     coarse = cv2.pyrUp(filled, dstsize=(hole.shape[1], hole.shape[0]))
-    return np.where(hole[..., None], coarse, image).astype(np.float32)
+    return np.where(hole[..., None], coarse, image).astype(np.float32, copy=False)
 
 
 def _downscale(image: np.ndarray, pixels: int) -> np.ndarray:

@@ -19,23 +19,26 @@ def make_exact(layers: list[np.ndarray], target: np.ndarray) -> None:
     """Adjust uint8 (H, W, 4) ``layers`` in place so that their "over" composite equals ``target``.
 
     ``target`` is the uint8 RGB or RGBA input. Elements must only cover pixels where the input is opaque
-    and layer 0 must be opaque there (the engine guarantees both).
+    and layer 0 must be opaque there (the engine guarantees both). The layers are worked on as flat
+    pixel lists, views that share their memory (a layer that cannot be viewed so raises).
     """
-    image = target[..., :3].astype(np.float32) / 255.0
-    top = np.zeros(target.shape[:2], np.uint8)
+    pixels = [np.reshape(layer, (-1, 4), copy=False) for layer in layers]
+    colours = target.reshape(-1, target.shape[-1])
+    top = np.zeros(len(colours), np.uint8)
     for index in range(1, len(layers)):
-        top[layers[index][..., 3] > 0] = index
-    base = top == 0
-    layers[0][base, :3] = target[base, :3]
-    layers[0][base, 3] = target[base, 3] if target.shape[-1] == 4 else 255
-    composite = layers[0][..., :3].astype(np.float32) / 255.0
+        np.putmask(top, pixels[index][:, 3] > 0, index)
+    base = np.flatnonzero(top == 0)
+    pixels[0][base, :3] = colours[base, :3]
+    pixels[0][base, 3] = colours[base, 3] if target.shape[-1] == 4 else 255
+    composite = pixels[0][:, :3].astype(np.float32) / 255.0
     for index in range(1, len(layers)):
-        layer = layers[index]
-        mine = top == index
-        if mine.any():
-            layer[mine] = _solve(image[mine], composite[mine], layer[mine, 3])
+        layer = pixels[index]
+        mine = np.flatnonzero(top == index)
+        if mine.size:
+            image = colours[mine, :3].astype(np.float32) / 255.0
+            layer[mine] = _solve(image, composite[mine], layer[mine, 3])
         if index < len(layers) - 1:
-            _over_in_place(composite, layer, (layer[..., 3] > 0) & (top > index))
+            _over_in_place(composite, layer, np.flatnonzero((layer[:, 3] > 0) & (top > index)))
 
 
 def _solve(image: np.ndarray, under: np.ndarray, alpha8: np.ndarray) -> np.ndarray:
@@ -49,7 +52,8 @@ def _solve(image: np.ndarray, under: np.ndarray, alpha8: np.ndarray) -> np.ndarr
 
 
 def _over_in_place(composite: np.ndarray, layer: np.ndarray, where: np.ndarray) -> None:
-    if not where.any():
+    """Composite the (n, 4) uint8 ``layer`` over the (n, 3) float ``composite`` at the indices ``where``."""
+    if not where.size:
         return
     rgba = layer[where].astype(np.float32) / 255.0
     a = rgba[:, 3:4]
