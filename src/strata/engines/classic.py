@@ -153,7 +153,7 @@ from strata.imaging.elements import (
 from strata.imaging.ellipses import complete_ellipses
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
-from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, rasterise
+from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
 from strata.imaging.peel import PeelContext, peel
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
 from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
@@ -240,10 +240,7 @@ class ClassicEngine:
         for layer in stack:
             covered |= layer[..., 3] > 0
         base = np.empty((height, width, 4), np.uint8)
-        colour = complete_background(rgb, background, covered)  # a new array: scaled in place
-        colour *= 255.0
-        colour += 0.5
-        base[..., :3] = np.clip(colour, 0, 255, out=colour)
+        base[..., :3] = quantise(complete_background(rgb, background, covered))
         base[..., 3] = 255
         stack.insert(0, base)
 

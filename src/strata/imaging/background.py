@@ -102,7 +102,7 @@ def _measure(
 
 
 def complete_background(image: np.ndarray, background: Background, covered: np.ndarray) -> np.ndarray:
-    """The background layer's colour: the model under ``covered`` pixels, the image elsewhere.
+    """The background layer's colour (a new array): the model under ``covered`` pixels, the image elsewhere.
 
     A flat or gradient model is its own completion; a textured background is inpainted.
     """

@@ -335,10 +335,18 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
         a = element.alpha if valid is None else element.alpha * valid[t:b, lf:r]
         premul[where] = element.colour * a[..., None] + premul[where] * (1.0 - a[..., None])
         alpha[where] = a + alpha[where] * (1.0 - a)
-    colour = premul / np.maximum(alpha, 1e-6)[..., None]
-    out[top:bottom, left:right, :3] = np.clip(colour * 255.0 + 0.5, 0, 255)
-    out[top:bottom, left:right, 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
+    premul /= np.maximum(alpha, 1e-6)[..., None]  # now the straight colour
+    out[top:bottom, left:right, :3] = quantise(premul)
+    out[top:bottom, left:right, 3] = quantise(alpha)
     return out
+
+
+def quantise(values: np.ndarray) -> np.ndarray:
+    """Float values in [0, 1] scaled, rounded and clipped to [0, 255] *in place*, for assignment to
+    uint8 (no temporaries: on full canvases each would cost more than the arithmetic)."""
+    values *= 255.0
+    values += 0.5
+    return np.clip(values, 0, 255, out=values)
 
 
 def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndarray | None]:

@@ -26,7 +26,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.ndimage import maximum
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import inpaint
@@ -280,8 +279,13 @@ def _mix_error(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.n
 
     Any matching (..., 3) arrays: whole crops or a list of pixels.
     """
-    a = projection_alpha(image, under, colour)[..., None]
-    return max_diff(a * colour + (1 - a) * under, image)
+    return _mix(image, under, colour)[1]
+
+
+def _mix(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best α of :func:`_mix_error` and that error."""
+    a = projection_alpha(image, under, colour)
+    return a, max_diff(a[..., None] * colour + (1 - a[..., None]) * under, image)
 
 
 def _complete_shape(
@@ -307,7 +311,8 @@ def _complete_shape(
     count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
     shapes_count, shapes, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
     depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
-    radius = np.asarray(maximum(depth, shapes, np.arange(shapes_count)))
+    radius = np.zeros(shapes_count, np.float32)  # each shape's largest depth (0 off solid pixels)
+    np.maximum.at(radius, shapes[solid], depth[solid])
     owner = np.zeros(count, np.int64)
     owner[labels[holes]] = shapes[holes]
     letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
@@ -363,11 +368,13 @@ def _shape_alpha(
     shape8 = shape.astype(np.uint8)
     near = cv2.dilate(shape8, np.ones((5, 5), np.uint8)).astype(bool) & ~shape
     soft = cv2.dilate(shape8, np.ones((9, 9), np.uint8)).astype(bool) & ~shape & group
-    a = projection_alpha(image, under, colour)
-    residual = max_diff(a[..., None] * colour + (1 - a[..., None]) * under, image)
-    alpha = np.where((near & (residual < SHAPE_TOL)) | (soft & (residual < 6 * SHAPE_TOL)), a, 0.0)
+    rim = near | soft
+    a, residual = _mix(image[rim], under[rim], colour[rim])
+    alpha = np.zeros(shape.shape, np.float32)
+    explained = (near[rim] & (residual < SHAPE_TOL)) | (soft[rim] & (residual < 6 * SHAPE_TOL))
+    alpha[rim] = np.where(explained, a, 0)
     alpha[shape] = 1.0
-    return alpha.astype(np.float32)
+    return alpha
 
 
 def _complex_element(
