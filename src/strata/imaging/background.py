@@ -107,7 +107,7 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     A flat or gradient model is its own completion; a textured background is inpainted.
     """
     needs_inpainting = background.textured and covered.any()
-    colour = inpaint(image, covered) if needs_inpainting else background.colour
+    colour = fill_estimate(image, covered) if needs_inpainting else background.colour
     return np.where(covered[..., None], colour, image).astype(np.float32, copy=False)
 
 
@@ -137,7 +137,14 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     continues the colours around the hole; unlike marching methods (Telea) it leaves no streaks or
     facets in large holes, and it costs a few pyramid passes at any hole size.
     """
-    hole = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    hole = _hole(covered)
+    return np.where(hole[..., None], fill_estimate(image, covered), image).astype(np.float32, copy=False)
+
+
+def fill_estimate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """What :func:`inpaint` puts in the hole, as a float32 (H, W, 3) array over the whole canvas (off
+    the hole it is no copy of the image: take only the pixels of ``covered`` or its hole)."""
+    hole = _hole(covered)
     if hole.all() or not hole.any():
         return image.astype(np.float32)
     weight = (~hole).astype(np.float32)
@@ -148,14 +155,18 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
         levels.append((total, weight))
     filled = total / np.maximum(weight, _KNOWN)[..., None]
     if len(levels) == 1:
-        return np.where(hole[..., None], filled, image).astype(np.float32, copy=False)
+        return filled
     for total, weight in reversed(levels[1:-1]):
         coarse = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0]))
         trust = np.clip(2.0 * weight, 0.0, 1.0)[..., None]
         filled = trust * (total / np.maximum(weight, _KNOWN)[..., None]) + (1.0 - trust) * coarse
     # At full resolution no hole pixel is known: the hole takes the coarser estimate as it is.
-    coarse = cv2.pyrUp(filled, dstsize=(hole.shape[1], hole.shape[0]))
-    return np.where(hole[..., None], coarse, image).astype(np.float32, copy=False)
+    return np.asarray(cv2.pyrUp(filled, dstsize=(hole.shape[1], hole.shape[0])))
+
+
+def _hole(covered: np.ndarray) -> np.ndarray:
+    """``covered`` with one pixel of margin for anti-aliased rims."""
+    return cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _downscale(image: np.ndarray, pixels: int) -> np.ndarray:

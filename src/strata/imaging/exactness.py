@@ -43,7 +43,9 @@ def make_exact(layers: list[np.ndarray], target: np.ndarray) -> None:
 
 def _solve(image: np.ndarray, under: np.ndarray, alpha8: np.ndarray) -> np.ndarray:
     """New (n, 4) uint8 RGBA for n pixels so that ``α F + (1 − α) under`` equals ``image``."""
-    needed = np.maximum(alpha8.astype(np.float32) / 255.0, min_alpha(image, under))
+    needed = alpha8.astype(np.float32) / 255.0
+    partial = alpha8 < 255  # an opaque pixel needs no more alpha
+    needed[partial] = np.maximum(needed[partial], min_alpha(image[partial], under[partial]))
     alpha8 = np.clip(np.ceil(needed * 255.0 - 1e-3), 1, 255)
     a = (alpha8 / 255.0)[:, None]
     colour = (image - (1.0 - a) * under) / a

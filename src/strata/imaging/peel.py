@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
-from strata.imaging.background import inpaint
+from strata.imaging.background import fill_estimate
 from strata.imaging.collage import collage
 from strata.imaging.elements import (
     FRAGMENT,
@@ -450,7 +450,7 @@ def _complex_element(
             # copy of them.
             hidden = (_convex_completion(region, region | on_photo) & ~region) | (region & on_photo)
             if hidden.any():
-                colour[hidden] = inpaint(image[crop], hidden)[hidden]
+                colour[hidden] = fill_estimate(image[crop], hidden)[hidden]
             region |= hidden
         alpha = region.astype(np.float32)
         if lettering:
@@ -484,7 +484,7 @@ def _add_collage(
         hidden = alpha & covered[box]
         colour = image[box].copy()
         if hidden.any():
-            colour[hidden] = inpaint(image[box], hidden)[hidden]
+            colour[hidden] = fill_estimate(image[box], hidden)[hidden]
         if index and at.page:
             ctx.roots += 1
             root = ctx.roots
