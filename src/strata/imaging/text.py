@@ -20,6 +20,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from strata.imaging.elements import Element, merged
+from strata.imaging.fill import max_diff
 
 #: Letter height, as a fraction of the canvas's short side.
 MIN_HEIGHT, MAX_HEIGHT = 0.01, 0.3
@@ -213,7 +214,8 @@ def _lines(letters: _Letters) -> list[np.ndarray]:
     x1, middle = x0 + w, y0 + h / 2
     low = np.minimum(h[:, None], h[None])
     gap = np.maximum(x0[:, None], x0[None]) - np.minimum(x1[:, None], x1[None])
-    colour_step = np.abs(letters.colours[:, None] - letters.colours[None]).max(axis=-1)
+    colours = letters.colours
+    colour_step = max_diff(np.broadcast_to(colours[:, None], (count, count, 3)), colours[None])
     near = (
         (np.maximum(h[:, None], h[None]) <= 1.6 * low)
         & (np.abs(middle[:, None] - middle[None]) <= 0.35 * low)
