@@ -14,9 +14,14 @@ _EPS = 1e-6
 
 def projection_alpha(image: np.ndarray, under: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """α = ((I − U)·(F − U)) / |F − U|², clipped to [0, 1]; 0 where F and U are (almost) equal."""
-    direction = fill - under
-    norm = (direction * direction).sum(axis=-1)
-    alpha = ((image - under) * direction).sum(axis=-1) / np.maximum(norm, _EPS)
+    direction, offset = fill - under, image - under
+    # Channel by channel: a reduction over a last axis of length 3 is several times slower in numpy.
+    norm = direction[..., 0] * direction[..., 0]
+    dot = offset[..., 0] * direction[..., 0]
+    for c in (1, 2):
+        norm += direction[..., c] * direction[..., c]
+        dot += offset[..., c] * direction[..., c]
+    alpha = dot / np.maximum(norm, _EPS)
     alpha[norm < 1e-4] = 0.0
     return np.clip(alpha, 0.0, 1.0)
 
@@ -31,7 +36,8 @@ def min_alpha(image: np.ndarray, under: np.ndarray) -> np.ndarray:
     lighter = np.where(
         under < 1 - _EPS, (image - under) / np.maximum(one - under, _EPS), (image > under) * one
     )
-    return np.clip(np.maximum(darker, lighter).max(axis=-1), 0.0, 1.0)
+    worst = np.maximum(darker, lighter)
+    return np.clip(np.maximum(np.maximum(worst[..., 0], worst[..., 1]), worst[..., 2]), 0.0, 1.0)
 
 
 def unblend(image: np.ndarray, under: np.ndarray, alpha: np.ndarray) -> np.ndarray:
