@@ -34,6 +34,9 @@ def make_exact(layers: list[np.ndarray], target: np.ndarray) -> None:
     for index in range(1, len(layers)):
         layer = pixels[index]
         mine = np.flatnonzero(top == index)
+        partial = layer[mine, 3] < 255
+        opaque, mine = mine[~partial], mine[partial]
+        layer[opaque, :3] = colours[opaque, :3]  # an opaque pixel shows the input as it is
         if mine.size:
             image = colours[mine, :3].astype(np.float32) / 255.0
             layer[mine] = _solve(image, composite[mine], layer[mine, 3])
@@ -43,9 +46,7 @@ def make_exact(layers: list[np.ndarray], target: np.ndarray) -> None:
 
 def _solve(image: np.ndarray, under: np.ndarray, alpha8: np.ndarray) -> np.ndarray:
     """New (n, 4) uint8 RGBA for n pixels so that ``α F + (1 − α) under`` equals ``image``."""
-    needed = alpha8.astype(np.float32) / 255.0
-    partial = alpha8 < 255  # an opaque pixel needs no more alpha
-    needed[partial] = np.maximum(needed[partial], min_alpha(image[partial], under[partial]))
+    needed = np.maximum(alpha8.astype(np.float32) / 255.0, min_alpha(image, under))
     alpha8 = np.clip(np.ceil(needed * 255.0 - 1e-3), 1, 255)
     a = (alpha8 / 255.0)[:, None]
     colour = (image - (1.0 - a) * under) / a
