@@ -331,7 +331,7 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
             continue
         top, left, bottom, right = element.box
         inside = element.alpha > 0.5
-        background.colour[top:bottom, left:right][inside] = element.colour[inside]
+        np.copyto(background.colour[top:bottom, left:right], element.colour, where=inside[..., None])
     _reroot(keep, floor)
     return keep
 

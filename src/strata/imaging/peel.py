@@ -450,7 +450,7 @@ def _complex_element(
             # copy of them.
             hidden = (_convex_completion(region, region | on_photo) & ~region) | (region & on_photo)
             if hidden.any():
-                colour[hidden] = fill_estimate(image[crop], hidden)[hidden]
+                np.copyto(colour, fill_estimate(image[crop], hidden), where=hidden[..., None])
             region |= hidden
         alpha = region.astype(np.float32)
         if lettering:
@@ -484,7 +484,7 @@ def _add_collage(
         hidden = alpha & covered[box]
         colour = image[box].copy()
         if hidden.any():
-            colour[hidden] = fill_estimate(image[box], hidden)[hidden]
+            np.copyto(colour, fill_estimate(image[box], hidden), where=hidden[..., None])
         if index and at.page:
             ctx.roots += 1
             root = ctx.roots
