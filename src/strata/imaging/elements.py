@@ -141,8 +141,8 @@ def merged(elements: list[Element], kind: str) -> Element:
         e_top, e_left, e_bottom, e_right = element.box
         where = (slice(e_top - top, e_bottom - top), slice(e_left - left, e_right - left))
         mine = element.alpha > alpha[where]
-        alpha[where] = np.where(mine, element.alpha, alpha[where])
-        colour[where] = np.where(mine[..., None], element.colour, colour[where])
+        np.copyto(alpha[where], element.alpha, where=mine)
+        np.copyto(colour[where], element.colour, where=mine[..., None])
     return Element(top, left, alpha, colour, elements[0].depth, kind, elements[0].root)
 
 

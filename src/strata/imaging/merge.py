@@ -333,7 +333,9 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
         t, lf, b, r = element.box
         where = (slice(t - top, b - top), slice(lf - left, r - left))
         a = element.alpha if valid is None else element.alpha * valid[t:b, lf:r]
-        premul[where] = element.colour * a[..., None] + premul[where] * (1.0 - a[..., None])
+        below = premul[where]
+        below *= (1.0 - a)[..., None]
+        below += element.colour * a[..., None]
         alpha[where] = a + alpha[where] * (1.0 - a)
     premul /= np.maximum(alpha, 1e-6)[..., None]  # now the straight colour
     out[top:bottom, left:right, :3] = quantise(premul)
