@@ -721,8 +721,7 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
         held = fill_holes(labels[around] == label)
         rim = cv2.dilate(held.astype(np.uint8), reach).astype(bool) & ~held & closed[around]
         if area >= ratio * int(rim.sum()):
-            out |= labels == label
-            out[around] |= closed[around]
+            out[around] |= (labels[around] == label) | closed[around]
     return out
 
 
