@@ -266,6 +266,40 @@ def test_a_folder_without_images_is_that_inputs_error(capsys, tmp_path):
     assert entries(tmp_path / "out") == []
 
 
+def test_jobs_run_inputs_in_worker_processes_with_the_same_outputs(capsys, images, tmp_path):
+    inputs = [images["poster.png"], images["cut.png"], images["photo.jpg"]]
+    args = ["-n", "3", "-f", "png,tiff", "--json", "--quiet"]
+    one = run(capsys, "decompose", *inputs, *args, "--out", tmp_path / "one")
+    two = run(capsys, "decompose", *inputs, *args, "--out", tmp_path / "two", "--jobs", "2")
+    for (code, stdout, err), workers in ((one, 1), (two, 2)):
+        assert code == 1
+        assert err.count("strata: error:") == 1 and "cut.png" in err and "Traceback" not in err
+        report = json.loads(stdout)
+        assert report["workers"] == workers
+        assert [r["error"] is None for r in report["results"]] == [True, False, True]
+    assert entries(tmp_path / "one") == entries(tmp_path / "two")
+    for name in entries(tmp_path / "one"):
+        if (tmp_path / "one" / name).is_file():
+            assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_jobs_are_refused_for_an_engine_on_the_gpu(capsys, images, tmp_path):
+    code, _, err = run(
+        capsys,
+        "decompose",
+        images["poster.png"],
+        images["photo.jpg"],
+        "--engine",
+        "qwen",
+        "-j",
+        "2",
+        "--out",
+        tmp_path / "out",
+    )
+    assert_one_line_error(code, err, "--jobs 1")
+    assert entries(tmp_path / "out") == []
+
+
 # --- the happy path ---------------------------------------------------------------------------------
 
 
