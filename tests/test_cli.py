@@ -7,9 +7,12 @@ subprocess to prove that holds for the real entry point too.
 
 import io
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -281,6 +284,91 @@ def test_jobs_run_inputs_in_worker_processes_with_the_same_outputs(capsys, image
     for name in entries(tmp_path / "one"):
         if (tmp_path / "one" / name).is_file():
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """The pool's worker processes under ``parent`` (not its resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the workers through /proc")
+def test_a_killed_worker_loses_no_input(images, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for copy in range(3):
+        (folder / f"poster-{copy}.png").write_bytes(images["poster.png"].read_bytes())
+    command = [STRATA, "decompose", folder, "-j", "2", "-n", "3", "-o", out, "--json", "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _spawned_workers(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(workers) == 2, "the two worker processes never started"
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert all(r["error"] is None for r in json.loads(stdout)["results"])
+    expected = [f"poster-{c}/layer_{i:02d}.png" for c in range(3) for i in range(3)]
+    assert entries(out) == sorted([f"poster-{c}" for c in range(3)] + expected)  # nothing hidden left
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the workers through /proc")
+def test_ctrl_c_stops_a_parallel_run_at_once_and_leaves_nothing_half_written(tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for copy in range(6):
+        (folder / f"poster-{copy}.png").write_bytes(POSTER.read_bytes())
+    process = subprocess.Popen(
+        [STRATA, "decompose", folder, "-j", "2", "-o", out, "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(_spawned_workers(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)  # into the first inputs
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+        interrupted = time.monotonic()
+        _, err = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - interrupted
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err == "strata: error: interrupted\n"
+    assert stopped_after < 5, "the run went on after Ctrl-C"
+    finished = [e for e in entries(out) if "/" not in e]
+    assert len(finished) < 6 and all(not name.startswith(".") for name in finished)
+    assert all(len(list((out / name).iterdir())) == 4 for name in finished)  # complete folders only
+
+
+def test_an_input_that_kills_its_worker_fails_alone(images, tmp_path):
+    """A worker over its CPU-time limit is killed by the kernel (SIGXCPU): the large input kills
+    one in the pool and one on its own, and is reported; the small ones beside it are not lost."""
+    resource = pytest.importorskip("resource")
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    Image.open(POSTER).convert("RGB").resize((2600, 2600)).save(folder / "large.png")
+    for copy in range(3):
+        (folder / f"small-{copy}.png").write_bytes(images["poster.png"].read_bytes())
+
+    def limit_cpu() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (3, 3))  # seconds per process; the workers inherit it
+
+    command = [STRATA, "decompose", folder, "-j", "2", "-n", "3", "-o", out, "--json", "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, preexec_fn=limit_cpu)
+    assert done.returncode == 1
+    stopped = "the worker process running it stopped (killed, or out of memory)"
+    assert done.stderr.splitlines() == [f"strata: error: {folder / 'large.png'}: {stopped}"]
+    results = {Path(r["input"]).name: r["error"] for r in json.loads(done.stdout)["results"]}
+    assert results.pop("large.png")["code"] == "internalServerError"
+    assert results == {f"small-{copy}.png": None for copy in range(3)}
+    assert [e for e in entries(out) if "/" not in e] == [f"small-{copy}" for copy in range(3)]
 
 
 def test_jobs_are_refused_for_an_engine_on_the_gpu(capsys, images, tmp_path):

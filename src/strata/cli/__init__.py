@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("STRATA_DEBUG"):
             raise
         fail(f"{InternalError.from_bug(exc).message}; STRATA_DEBUG=1 shows the traceback")
-    # Outside standalone mode click returns the code of a `typer.Exit(code)` instead of exiting.
+    # Outside standalone mode click returns the code of a `typer.Exit(code)` instead of exiting, and
+    # 130 for a Ctrl-C it caught itself.
+    if code == 130:
+        fail("interrupted", 130)
     if isinstance(code, int) and code != 0:
         raise SystemExit(code)

@@ -19,6 +19,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -225,30 +227,86 @@ def run_parallel(
     *,
     show_progress: bool,
 ) -> list[Result]:
-    """Run the jobs in ``workers`` fresh processes (spawned: a fork would copy OpenCV's threads'
-    locks); results come back in input order, and a worker that dies fails only its own input."""
+    """Run the jobs in ``workers`` fresh processes, one input per worker at a time; results come
+    back in input order.
+
+    Ctrl-C reaches the workers too and ends each input under way as it would in one process (no
+    half-written folder); as nothing is queued behind them, nothing else starts. A worker that dies
+    (killed, out of memory) breaks its pool and the inputs running beside it: those are run again one
+    at a time, so that only the input that kills its worker again fails, and the rest go on in a new pool.
+    """
+    names = [fmt.name for fmt in formats]
+    results: dict[int, Result] = {}
+    with _bar(show_progress) as bar:
+        task = bar.add_task(f"decomposing ({workers} processes)", total=len(jobs))
+
+        def finished(index: int, result: Result) -> None:
+            results[index] = result
+            bar.advance(task)
+
+        def run(indices: list[int], size: int) -> tuple[list[int], list[int]]:
+            work = [(index, jobs[index]) for index in indices]
+            return _run_pool(work, size, engine, (layers, names, options), finished)
+
+        queue, suspects = list(range(len(jobs))), []
+        while queue:
+            broken, queue = run(queue, workers)
+            suspects += broken
+        for index in suspects:
+            if run([index], 1)[0]:
+                finished(index, Result(jobs[index].source, error=_worker_died()))
+    return [results[index] for index in range(len(jobs))]
+
+
+def _run_pool(
+    work: list[tuple[int, Job]],
+    workers: int,
+    engine: str,
+    request: tuple[int, list[str], dict[str, dict[str, Any]]],
+    finished: Callable[[int, Result], None],
+) -> tuple[list[int], list[int]]:
+    """Run the numbered jobs in a pool of spawned processes (a fork would copy OpenCV's threads'
+    locks) until done or until a worker dies: returns the numbers of those that were running when it
+    died and of those not started."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    names = [fmt.name for fmt in formats]
+    waiting = deque(work)
+    running: dict[Future[Result], int] = {}
+    broken: list[int] = []
+    healthy = True
     spawn = multiprocessing.get_context("spawn")
-    with (
-        _bar(show_progress) as bar,
-        ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(engine,)) as pool,
-    ):
-        task = bar.add_task(f"decomposing ({workers} processes)", total=len(jobs))
-        futures = {pool.submit(_run_in_worker, job, layers, names, options): job for job in jobs}
-        for _ in as_completed(futures):
-            bar.advance(task)
-    results = []
-    for future, job in futures.items():
-        try:
-            results.append(future.result())
-        except BrokenProcessPool:
-            died = InternalError("the worker process running it stopped (killed, or out of memory)")
-            results.append(Result(job.source, error=died))
-    return results
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(engine,))
+    with pool:
+
+        def start_next() -> None:
+            nonlocal healthy
+            if waiting and healthy:
+                index, job = waiting.popleft()
+                try:
+                    running[pool.submit(_run_in_worker, job, *request)] = index
+                except BrokenProcessPool:  # a worker died between two inputs
+                    waiting.appendleft((index, job))
+                    healthy = False
+
+        for _ in range(workers):
+            start_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                try:
+                    finished(index, future.result())
+                except BrokenProcessPool:
+                    broken.append(index)
+                    healthy = False
+                start_next()
+    return broken, [index for index, _ in waiting]
+
+
+def _worker_died() -> InternalError:
+    return InternalError("the worker process running it stopped (killed, or out of memory)")
 
 
 _WORKER_ENGINE: Engine | None = None
