@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from strata.config import Settings
 from strata.engines.classic import ClassicEngine
@@ -247,3 +252,33 @@ def test_workers_share_one_content_checker(tmp_path: Path, monkeypatch: pytest.M
         thread.join()
     assert len(got) == 4 and len({id(checker) for checker in got}) == 1
     service.storage.close()
+
+
+def checkerboard_data_uri() -> str:
+    """A 1-pixel checkerboard, 1400 x 1000: the slowest input known, about 4 s of classic engine here,
+    nearly all of it inside one stage (the peel)."""
+    ys, xs = np.mgrid[:1000, :1400]
+    buffer = io.BytesIO()
+    Image.fromarray((((xs + ys) % 2) * 255).astype(np.uint8)).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_task_past_the_time_limit_ends_with_timeout_provider_and_the_next_one_runs(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", workers=1, task_timeout=0.5)
+    service = TaskService(settings, SQLiteStorage(settings.data_dir), EnginePool({"classic": {}}))
+    slow, after = spec(reference=checkerboard_data_uri(), layers=4), spec()
+
+    async def scenario() -> tuple[list[list[tuple[str, dict[str, Any]]]], float]:
+        start = time.perf_counter()
+        events = await run_to_end(service, slow, after)
+        return events, time.perf_counter() - start
+
+    (slow_events, after_events), seconds = asyncio.run(scenario())
+    assert [(kind, obj["code"], obj["taskUUID"]) for kind, obj in slow_events] == [
+        ("error", "timeoutProvider", slow.task_uuid)
+    ]
+    assert "time limit of 0.5 s" in slow_events[0][1]["message"]
+    assert seconds < 3.0, "the engine ran on past the limit instead of stopping inside its long stage"
+    record = service.storage.get_task(slow.task_uuid)
+    assert record is not None and record.status is TaskStatus.ERROR and record.results == []
+    assert [kind for kind, _ in after_events] == ["data"]

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, ge=1)
     #: Tasks run at the same time (threads). GPU engines additionally run one at a time.
     workers: int = Field(2, ge=1, le=64)
+    #: Seconds a task may run, all its results together, before it ends with ``timeoutProvider``
+    #: (a hostile input cannot hold a worker for long); 0: no limit. The default is the Runware SDK's
+    #: own wait for a synchronous result.
+    task_timeout: float = Field(300.0, ge=0)
 
     # --- outbound HTTP (read by strata.net.fetch and strata.tasks.delivery) ----------------------
     #: Host names or CIDR blocks that may be fetched even though they resolve to private, loopback,

@@ -69,6 +69,12 @@ class Cancelled(StrataError):
     code = "taskCancelled"
 
 
+class TimedOut(StrataError):
+    """A task ran past the server's time limit (``STRATA_TASK_TIMEOUT``)."""
+
+    code = "timeoutProvider"
+
+
 class OutputError(StrataError):
     """The output cannot be written (unwritable folder, unknown format)."""
 

@@ -217,7 +217,7 @@ class ClassicEngine:
         # 3. Foreground: pixels away from the background model, grouped and peeled into elements;
         #    elements that fill most of the canvas are backdrops and join the background.
         run.start(0.2, "elements")
-        elements, shadows = _find_elements(rgb, background, valid)
+        elements, shadows = _find_elements(rgb, background, valid, run.should_cancel)
         elements = _absorb_backdrops(elements, background, height * width)
         elements = absorb_halos(join_words(absorb_fragments(rejoin_pieces(elements), height * width)))
         complete_ellipses(elements)
@@ -261,7 +261,7 @@ class ClassicEngine:
 
 
 def _find_elements(
-    rgb: np.ndarray, background: Background, valid: np.ndarray | None
+    rgb: np.ndarray, background: Background, valid: np.ndarray | None, should_cancel: ShouldCancel
 ) -> tuple[list[Element], list[Element]]:
     """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`).
 
@@ -293,6 +293,7 @@ def _find_elements(
         max_groups=150,
         max_kernel=max(3, round(0.02 * side)),
         max_elements=int(np.clip(height * width / PIXELS_PER_ELEMENT, *ELEMENT_BOUNDS)),
+        should_cancel=should_cancel,
     )
     if lines.any():
         # Text lies on the photo itself, not on its smoothed model: the letters' counters show the

@@ -21,12 +21,14 @@ depth and in the number of elements, so noise cannot make it explode.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
+from strata.errors import Cancelled
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import fill_estimate
 from strata.imaging.collage import collage
@@ -85,6 +87,9 @@ class PeelContext:
     max_groups: int
     max_kernel: int
     max_elements: int
+    #: Polled before each group: True stops the peel (raises ``Cancelled``); a hostile input (a
+    #: checkerboard) can spend minutes here, so the engine's checks between its stages are not enough.
+    should_cancel: Callable[[], bool] | None = None
     elements: list[Element] = field(default_factory=list)
     roots: int = 0
 
@@ -134,6 +139,8 @@ def _peel_groups(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     for group in component_groups(mask, ctx.min_area, ctx.max_groups, ctx.max_kernel):
         if len(ctx.elements) >= ctx.max_elements:
             return
+        if ctx.should_cancel is not None and ctx.should_cancel():
+            raise Cancelled("the decomposition was cancelled")
         h, w = group.mask.shape
         y0, x0 = max(0, group.top - _PAD), max(0, group.left - _PAD)
         y1, x1 = min(mask.shape[0], group.top + h + _PAD), min(mask.shape[1], group.left + w + _PAD)

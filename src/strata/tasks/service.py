@@ -66,6 +66,11 @@ class TaskHandle:
     received_at: float = field(default_factory=time.perf_counter)
     queued_at: float = field(default_factory=time.perf_counter)
     started_at: float | None = None
+    #: ``time.perf_counter()`` past which the running task is stopped (``task_timeout``); None: never.
+    deadline: float | None = None
+
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
 
     def notify(self) -> None:
         self.changed.set()

@@ -23,7 +23,7 @@ from typing import Any
 
 from PIL import Image
 
-from strata.errors import Cancelled, StrataError
+from strata.errors import Cancelled, StrataError, TimedOut
 from strata.imaging.decode import open_image
 from strata.tasks.delivery import post_webhook, put_upload
 from strata.tasks.outputs import Rendered, render_result
@@ -48,6 +48,7 @@ async def run_job(service: TaskService, job: Job) -> None:
     if handle.cancel_requested or handle.record.status.terminal:
         return  # cancelled while it waited in the queue: TaskService.cancel ended it
     started = time.perf_counter()
+    limit = service.settings.task_timeout
     await service.move(handle, TaskStatus.RUNNING)
     try:
         image = await load_input(service, job)
@@ -57,14 +58,21 @@ async def run_job(service: TaskService, job: Job) -> None:
             if pool.loaded(spec.engine)
             else await in_thread(service, pool.load, spec.engine)
         )
+        # The time limit counts from here: loading a model's weights the first time may take minutes.
+        handle.deadline = time.perf_counter() + limit if limit else None
         for index in range(spec.number_results):
-            if handle.cancel_requested:
+            if handle.cancel_requested or handle.timed_out():
                 raise cancelled_error()
             await run_generation(service, job, engine, image, index)
         status = TaskStatus.ERROR if handle.record.errors else TaskStatus.SUCCESS
     except Cancelled as exc:
         # The engine's own message says where it stopped; the client only needs to know why.
-        await service.fail(handle, cancelled_error() if handle.cancel_requested else exc)
+        reason: StrataError = exc
+        if handle.cancel_requested:
+            reason = cancelled_error()
+        elif handle.timed_out():
+            reason = TimedOut(f"the task ran past this server's time limit of {limit:g} s")
+        await service.fail(handle, reason)
         status = TaskStatus.CANCELLED if handle.cancel_requested else TaskStatus.ERROR
     except StrataError as exc:
         await service.fail(handle, exc)
@@ -163,7 +171,7 @@ def generate(
             spec.layers,
             options,
             progress=progress,
-            should_cancel=lambda: service.stopping or handle.cancel_requested,
+            should_cancel=lambda: service.stopping or handle.cancel_requested or handle.timed_out(),
         )
         engine_s = time.perf_counter() - started
     nsfw = content_checker(service).check(stack.composite()) if spec.check_content else None
