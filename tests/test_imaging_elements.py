@@ -269,3 +269,27 @@ def test_a_mark_between_two_lines_joins_only_the_nearer_one() -> None:
     out = join_words([upper, lower, full_stop])
     assert [e.root for e in out] == [1, 2]
     assert out[0].box == (100, 20, 140, 232) and out[1] is lower
+
+
+def test_a_rounded_card_is_framed_without_the_page_beyond_its_corners() -> None:
+    # Its sides are drawn whole (a rectangle), straight through its rounded corners: what lies between
+    # the arcs and the drawn corners is the page, and stays out (it would move with the card).
+    height, width, radius = 400, 600, 14
+    xs = np.arange(width, dtype=np.float32)
+    page = np.broadcast_to((0.55 + 0.25 * np.sin(2 * np.pi * xs / 90))[None, :, None], (height, width, 3))
+    card = np.zeros((height, width), np.uint8)
+    cv2.rectangle(card, (110 + radius, 100), (504 - radius, 259), 1, -1)
+    cv2.rectangle(card, (110, 100 + radius), (504, 259 - radius), 1, -1)
+    for x in (110 + radius, 504 - radius):
+        for y in (100 + radius, 259 - radius):
+            cv2.circle(card, (x, y), radius, 1, -1)
+    image = page.copy()
+    image[card.astype(bool)] = 0.55
+    edges = outlines(image, 0.08, gap=21)
+    found = framed(edges, kernel=7, min_area=700)
+    assert found[card.astype(bool)].all()
+    corners = np.zeros((height, width), bool)
+    corners[102:258, 112:503] = True  # inside the drawn sides
+    corners &= ~card.astype(bool) & ~edges
+    # (Where the page matches the card along an arc, the arc is open and a pixel may join.)
+    assert corners.sum() > 40 and found[corners].sum() <= 2

@@ -721,8 +721,28 @@ def framed(outline: np.ndarray, kernel: int, min_area: int, ratio: float = 3.0) 
         held = fill_holes(labels[around] == label)
         rim = cv2.dilate(held.astype(np.uint8), reach).astype(bool) & ~held & closed[around]
         if area >= ratio * int(rim.sum()):
-            out[around] |= (labels[around] == label) | closed[around]
+            out[around] |= _with_own_pockets(
+                labels[around] == label, held, outline[around], closed[around], kernel
+            )
     return out
+
+
+def _with_own_pockets(
+    region: np.ndarray, held: np.ndarray, outline: np.ndarray, closed: np.ndarray, kernel: int
+) -> np.ndarray:
+    """A framed region with its outline, what the closing filled among the contents it holds
+    (``held``: the region with its holes) and the few pixels of each square corner's inside that
+    it rounded off (at most ``kernel`` of them, opening onto the region).
+
+    Not the rest of what the closing filled: beyond a rounded card's corner, up to the straight
+    sides drawn through it, and between an element and its neighbours, lies the page; nor other
+    regions inside it (a counter)."""
+    pockets = closed & ~outline
+    _, numbers, stats, _ = cv2.connectedComponentsWithStats(pockets.astype(np.uint8), connectivity=4)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # a diagonal outline separates
+    beside = np.unique(numbers[cv2.dilate(region.astype(np.uint8), cross).astype(bool) & pockets])
+    corners = beside[(beside > 0) & (stats[beside, cv2.CC_STAT_AREA] <= kernel)]
+    return region | outline | (held & closed) | np.isin(numbers, corners)
 
 
 def classify(shape_mask: np.ndarray, canvas_height: int) -> str:
