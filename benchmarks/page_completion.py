@@ -4,8 +4,8 @@ On the synthetic designs (``synthetic_designs.py``) whose page is a photo, the t
 element is known. Each design is decomposed, and the background layer is compared with the true page
 on the pixels some element layer covers (where the page had to be completed): mean and 95th
 percentile of the max-channel error, in 8-bit steps. The product's completion
-(:func:`strata.imaging.background.inpaint`, pull-push) runs beside OpenCV's Telea inpainting at full
-resolution, swapped in for the background completion of the same run, as the reference.
+(:func:`strata.imaging.background.fill_estimate`, pull-push) runs beside OpenCV's Telea inpainting at
+full resolution, swapped in for the background completion of the same run, as the reference.
 
 Usage: python benchmarks/page_completion.py [--designs 48] [--seed 0] [--layers 4]
 """
@@ -56,16 +56,16 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     args = parser.parse_args()
     seeds = range(args.seed, args.seed + args.designs)
-    product = background.inpaint
+    product = background.fill_estimate
     print(f"synthetic designs {seeds.start}..{seeds.stop - 1}, N = {args.layers}; photo pages only")
     print("| completion | covered pixels | mean error | 95th percentile | decompose seconds (all designs) |")
     print("|---|---:|---:|---:|---:|")
     for name, method in (("pull-push (strata)", product), ("Telea, full resolution (OpenCV)", telea)):
-        background.inpaint = method
+        background.fill_estimate = method
         try:
             errors, seconds = completion_errors(seeds, args.layers)
         finally:
-            background.inpaint = product
+            background.fill_estimate = product
         p95 = np.percentile(errors, 95)
         print(f"| {name} | {errors.size} | {errors.mean():.1f} | {p95:.0f} | {seconds:.1f} |")
 
