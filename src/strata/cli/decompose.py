@@ -253,7 +253,7 @@ def run_parallel(
             broken, queue = run(queue, workers)
             suspects += broken
         for index in suspects:
-            if run([index], 1)[0]:
+            if any(run([index], 1)):  # broken again (or never started): this input is the cause
                 finished(index, Result(jobs[index].source, error=_worker_died()))
     return [results[index] for index in range(len(jobs))]
 

@@ -214,7 +214,7 @@ def _lines(letters: _Letters) -> list[np.ndarray]:
     x1, middle = x0 + w, y0 + h / 2
     low = np.minimum(h[:, None], h[None])
     gap = np.maximum(x0[:, None], x0[None]) - np.minimum(x1[:, None], x1[None])
-    colours = letters.colours
+    colours = letters.colours  # every pair of letters: (count, count) colour steps
     colour_step = max_diff(np.broadcast_to(colours[:, None], (count, count, 3)), colours[None])
     near = (
         (np.maximum(h[:, None], h[None]) <= 1.6 * low)
