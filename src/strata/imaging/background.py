@@ -138,13 +138,16 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     facets in large holes, and it costs a few pyramid passes at any hole size.
     """
     hole = _hole(covered)
-    return np.where(hole[..., None], fill_estimate(image, covered), image).astype(np.float32, copy=False)
+    return np.where(hole[..., None], _pull_push(image, hole), image).astype(np.float32, copy=False)
 
 
 def fill_estimate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """What :func:`inpaint` puts in the hole, as a float32 (H, W, 3) array over the whole canvas (off
     the hole it is no copy of the image: take only the pixels of ``covered`` or its hole)."""
-    hole = _hole(covered)
+    return _pull_push(image, _hole(covered))
+
+
+def _pull_push(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     if hole.all() or not hole.any():
         return image.astype(np.float32)
     weight = (~hole).astype(np.float32)
