@@ -154,3 +154,55 @@ def test_a_glow_around_a_title_is_in_the_title_layer() -> None:
     assert ghost(arrays[0], page) <= 4, "the page keeps a ghost of the glow"
     max_error, _ = reconstruction_error(arrays, rgb)
     assert max_error <= 1.0
+
+
+def gradient_page(top: tuple[int, ...], bottom: tuple[int, ...]) -> np.ndarray:
+    rows = np.linspace(0, 1, SIZE[1], dtype=np.float32)[:, None, None]
+    colour = np.asarray(top, np.float32) / 255 * (1 - rows) + np.asarray(bottom, np.float32) / 255 * rows
+    return np.broadcast_to(colour, (SIZE[1], SIZE[0], 3)).copy()
+
+
+@pytest.mark.parametrize("layers", [4, 6])
+def test_the_shadow_of_a_card_a_little_darker_than_a_gradient_page_is_found(layers: int) -> None:
+    # The card's body is smooth against the page too (flat, a little darker than the gradient): it
+    # must not run into its own shadow as one ramp of no one colour, which would leave the shadow in
+    # the page as a ghost ring.
+    page = gradient_page((150, 200, 170), (190, 235, 205))
+    mask = coverage(card)
+    shadow = cast(mask, (8, 6), 6.0, 0.4)
+    image = paint(paint(page, shadow, (0, 0, 0)), mask, (120 / 255, 180 / 255, 150 / 255))
+    rgb = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    arrays = ClassicEngine().decompose(Image.fromarray(rgb), layers).arrays()
+    body = mask == 1
+    owner = 1 + int(np.argmax([a[..., 3][body].sum() for a in arrays[1:]]))
+    visible = (shadow >= 0.02) & (mask == 0)
+    assert (arrays[owner][..., 3][visible] > 0).mean() > 0.99, "the shadow is not in the card's layer"
+    assert ghost(arrays[0], page) <= 20, "the page keeps a ghost of the shadow"
+    max_error, _ = reconstruction_error(arrays, rgb)
+    assert max_error <= 1.0
+
+
+def test_a_dark_title_on_its_own_shadow_keeps_its_letters_and_shadows_go_with_their_casters() -> None:
+    # A dark red title whose dark shadow runs into a card's: the letters unmix to about the shadow's
+    # colour, but they are opaque ridges above it, so they stay the title's; and the shadow, one ramp,
+    # is shared out between the two elements it touches.
+    font = ImageFont.load_default
+    title = coverage(lambda draw, s: draw.text((440 * s, 430 * s), "Open House", font=font(64 * s), fill=255))
+    mask = coverage(card)
+    shadows = {"card": cast(mask, (10, 8), 6.0, 0.45), "title": cast(title, (6, 4), 3.0, 0.5)}
+    image = np.broadcast_to(PAGE.astype(np.float32), (SIZE[1], SIZE[0], 3)).copy()
+    image = paint(paint(image, shadows["card"], (0.07, 0, 0)), mask, (0.5, 0.5, 0.52))
+    image = paint(paint(image, shadows["title"], (0.07, 0, 0)), title, (70 / 255, 29 / 255, 44 / 255))
+    rgb = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    arrays = ClassicEngine().decompose(Image.fromarray(rgb), 4).arrays()
+    alpha = np.stack([a[..., 3] for a in arrays[1:]])
+    masks = {"card": mask, "title": title}
+    owners = {name: int(np.argmax(alpha[:, m == 1].sum(axis=1))) for name, m in masks.items()}
+    assert owners["card"] != owners["title"]
+    assert (alpha[owners["title"]][title == 1] == 255).all(), "letters are missing from the title's layer"
+    for name in masks:
+        visible = (shadows[name] >= 0.05) & (mask == 0) & (title == 0)
+        other = "title" if name == "card" else "card"
+        visible &= shadows[name] > 2 * shadows[other]  # where the shadow is clearly this element's
+        assert (alpha[owners[name]][visible] > 0).mean() > 0.95, f"the {name}'s shadow is not in its layer"
+    assert ghost(arrays[0], PAGE) <= 20

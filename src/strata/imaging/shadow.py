@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
-from strata.imaging.elements import Box, Element, box_inside, contact
+from strata.imaging.elements import Box, Element, box_inside, contact, crops
+from strata.imaging.fill import max_diff
 
 #: A shadow's opacity changes by at most this much from one pixel to the next (a blur of about
 #: 3 pixels or more); an element's anti-aliased rim changes faster.
@@ -43,6 +44,21 @@ REACH, MIN_REACH, MAX_REACH = 0.5, 6, 0.05
 STEEP = 0.0015
 #: Opacities used to judge a pixel's unmixed colour: fainter ones are mostly quantisation noise.
 SOLID = 0.1
+#: A ridge: pixels this much more opaque than a grey opening of RIDGE_SIDE pixels leaves them. It is
+#: an element's where its opacity steps by more than SHARP between neighbours somewhere (a shadow's
+#: steepest, blurred by 2 pixels at an opacity of 0.6: about 0.12).
+RIDGE, RIDGE_SIDE, SHARP = 0.1, 9, 0.2
+#: A ridge's top is flat where its opacity steps by at most this much between neighbours.
+FLAT_TOP = 0.006
+#: A shadow touching elements of several layers is shared among those it touches along at least
+#: this share of the pixels of the one it touches most.
+SHARED = 0.25
+#: A piece of a shadow is at most this much more opaque than the shadow's most opaque pixel.
+PEAK_TOL = 0.05
+#: An element's body: where the image is flat (below :data:`STEEP`) and this far from the page at
+#: least (max channel; the page model may be a level off), over a region at least BODY_SIDE pixels
+#: thick. A shadow's opacity changes wherever it shows.
+BODY, BODY_SIDE = 4 / 255, 9
 
 
 def find_shadows(
@@ -55,14 +71,21 @@ def find_shadows(
     the opaque pixels of the input, where alone shadows are looked for. Each shadow is an element
     of one colour at the ramp's opacity; its kind, depth and root are its caster's, set when attached.
     A piece of a shadow cut off by its caster (a glow in a letter's counter) need not fade into the
-    page: it is taken when it unmixes to the colour of a shadow that does.
+    page: it is taken when it unmixes to the colour of a shadow that does, no more opaque than that
+    shadow (a dark letter lying on a dark shadow unmixes to about its colour, at a higher opacity).
     """
     alpha = min_alpha(image, page)
-    smooth = _smooth(alpha)
+    slope = _slope(image)
+    # A flat card only a little darker than the page is smooth too: left in, it would join its own
+    # shadow (and, on a gradient page, the page's banding) into one component of no one colour.
+    # A letter lying on its own shadow unmixes to about the shadow's colour: it is a ridge above it.
+    steps = _steps(alpha)
+    smooth = (steps <= SLOPE) & ~_bodies(slope, max_diff(image, page))
     darker = np.all(image <= page + FAINT, axis=-1)
+    ridges = _ridges(alpha, steps)
     ramps: list[_Candidate] = []
     pieces: list[tuple[Box, tuple[np.ndarray, int], np.ndarray, _Candidate | None]] = []
-    for direction in (darker, ~darker):
+    for direction in (darker & ~ridges, ~darker):
         candidates = (alpha > FAINT) & smooth & direction
         if valid is not None:
             candidates &= valid
@@ -74,7 +97,7 @@ def find_shadows(
             box = _grown((top, left, top + height, left + width), alpha.shape, 2)
             found = None
             if ramp:
-                found = _candidate(image, page, alpha, (labels, label), direction, foreground, box)
+                found = _candidate(image, page, alpha, slope, (labels, label), direction, foreground, box)
             if found is not None and found.ramp:
                 ramps.append(found)
             else:
@@ -83,14 +106,21 @@ def find_shadows(
     for box, labelled, direction, piece in pieces:
         if not any(box_inside(box, shadow.box) for shadow in shadows):
             continue  # only pieces cut off by a caster, inside its shadow's box, are looked at
-        piece = piece or _candidate(image, page, alpha, labelled, direction, foreground, box)
+        piece = piece or _candidate(image, page, alpha, slope, labelled, direction, foreground, box)
         if (
             piece is not None
-            and any(np.abs(piece.colour - shadow.colour).max() <= COLOUR_TOL for shadow in shadows)
+            and any(_same_shadow(piece, shadow) for shadow in shadows)
             and (cast := _cast(piece, foreground)) is not None
         ):
             shadows.append(cast)
     return [_element(c, image, page, alpha) for c in shadows]
+
+
+def _same_shadow(piece: _Candidate, shadow: _Candidate) -> bool:
+    """Whether ``piece`` unmixes to ``shadow``'s colour, no more opaque than it."""
+    return bool(
+        np.abs(piece.colour - shadow.colour).max() <= COLOUR_TOL and piece.peak <= shadow.peak + PEAK_TOL
+    )
 
 
 def _shown(
@@ -126,29 +156,75 @@ def shade(page: np.ndarray, foreground: np.ndarray, shadows: list[Element]) -> t
 def attach_shadows(plan: list[list[Element]], shadows: list[Element]) -> None:
     """Insert each shadow into the planned layer of the element it touches most, just under it.
 
-    A shadow that touches no element (its caster was left in the page) stays out of every layer: the
+    Where it touches elements of other layers nearly as much (:data:`SHARED`: a card's shadow and a
+    title's run together), it is shared out: each of its pixels goes with the nearest of them. A
+    shadow that touches no element (its caster was left in the page) stays out of every layer: the
     page keeps it.
     """
     for shadow in shadows:
         ring = cv2.dilate(shadow.alpha, np.ones((5, 5), np.uint8)) > 0
-        best, where = 0, (0, 0)
+        owners: dict[int, tuple[int, int]] = {}  # layer -> (pixels touched, its element touching most)
         for index, layer in enumerate(plan):
             for position, element in enumerate(layer):
                 touching = contact(ring, shadow.top, shadow.left, element)
-                if touching > best:
-                    best, where = touching, (index, position)
-        if best:
-            owner = plan[where[0]][where[1]]
-            plan[where[0]].insert(
-                where[1], replace(shadow, depth=owner.depth, kind=owner.kind, root=owner.root)
+                if touching > owners.get(index, (0, 0))[0]:
+                    owners[index] = (touching, position)
+        most = max((touching for touching, _ in owners.values()), default=0)
+        casters = {index: at for index, (touching, at) in owners.items() if touching >= SHARED * most}
+        for index, part in zip(casters, _shared(shadow, [plan[i] for i in casters]), strict=True):
+            owner = plan[index][casters[index]]
+            plan[index].insert(
+                casters[index], replace(part, depth=owner.depth, kind=owner.kind, root=owner.root)
             )
 
 
-def _smooth(alpha: np.ndarray) -> np.ndarray:
-    """Pixels whose opacity differs from each 4-neighbour's by at most :data:`SLOPE`."""
+def _shared(shadow: Element, layers: list[list[Element]]) -> list[Element]:
+    """``shadow`` split among ``layers``: each pixel goes with the nearest layer's elements."""
+    if len(layers) <= 1:
+        return [shadow] * len(layers)
+    distances = []
+    for layer in layers:
+        mine = np.zeros(shadow.alpha.shape, np.uint8)
+        for element in layer:
+            if (meet := crops(shadow.box, element.box)) is not None:
+                mine[meet[0]] |= element.alpha[meet[1]] > 0
+        distances.append(cv2.distanceTransform(1 - mine, cv2.DIST_L2, 3))
+    nearest = np.argmin(distances, axis=0)
+    return [replace(shadow, alpha=shadow.alpha * (nearest == k)) for k in range(len(layers))]
+
+
+def _steps(alpha: np.ndarray) -> np.ndarray:
+    """Each pixel's largest difference of opacity with a 4-neighbour."""
     cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    step = np.maximum(cv2.dilate(alpha, cross) - alpha, alpha - cv2.erode(alpha, cross))
-    return step <= SLOPE
+    return np.maximum(cv2.dilate(alpha, cross) - alpha, alpha - cv2.erode(alpha, cross))
+
+
+def _slope(image: np.ndarray) -> np.ndarray:
+    """The image's slope per pixel (max channel), measured over 5 pixels."""
+    smoothed = cv2.blur(image, (5, 5))
+    dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
+    return np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
+
+
+def _bodies(slope: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    """Thick flat regions away from the page (``contrast`` at least :data:`BODY`): elements' bodies,
+    not ramps, out to their outline (the slope is measured over 5 pixels, so it rises 3 pixels inside
+    it)."""
+    flat = ((slope < STEEP) & (contrast >= BODY)).astype(np.uint8)
+    thick = cv2.erode(flat, np.ones((BODY_SIDE, BODY_SIDE), np.uint8))
+    return cv2.dilate(thick, np.ones((BODY_SIDE + 6, BODY_SIDE + 6), np.uint8)).astype(bool)
+
+
+def _ridges(alpha: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Thin flat-topped structures more opaque than what lies around them, near a sharp step of
+    opacity (the inside of a letter lying on its own shadow), with their rims. A grey opening wider
+    than a stroke leaves a broad shadow as it is; the blurred copy of a title that is its shadow, or a
+    glow, is a ridge too, but soft: no flat top within a stroke of a sharp step."""
+    kernel = np.ones((RIDGE_SIDE, RIDGE_SIDE), np.uint8)
+    ridges = alpha - cv2.morphologyEx(alpha, cv2.MORPH_OPEN, kernel) > RIDGE
+    sharp = cv2.dilate((steps > SHARP).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    cores = (ridges & sharp & (steps <= FLAT_TOP)).astype(np.uint8)
+    return cv2.dilate(cores, np.ones((5, 5), np.uint8)).astype(bool)
 
 
 def _grown(box: Box, shape: tuple[int, ...], pad: int) -> Box:
@@ -158,11 +234,12 @@ def _grown(box: Box, shape: tuple[int, ...], pad: int) -> Box:
 
 @dataclass
 class _Candidate:
-    """A smooth component unmixing to one ``colour`` (a mask of ``box``), and whether it is a ramp
-    sloping in the image and fading into the page."""
+    """A smooth component unmixing to one ``colour`` (a mask of ``box``) at most ``peak`` opaque, and
+    whether it is a ramp sloping in the image and fading into the page."""
 
     mask: np.ndarray
     colour: np.ndarray
+    peak: float
     ramp: bool
     box: Box
 
@@ -175,6 +252,7 @@ def _candidate(
     image: np.ndarray,
     page: np.ndarray,
     alpha: np.ndarray,
+    slope: np.ndarray,
     labelled: tuple[np.ndarray, int],
     direction: np.ndarray,
     foreground: np.ndarray,
@@ -184,7 +262,7 @@ def _candidate(
     one colour. It is a ramp (a whole shadow, not a piece) if it slopes in the image where it shows
     and fades into the page."""
     crop = (slice(box[0], box[2]), slice(box[1], box[3]))
-    image, page, alpha = image[crop], page[crop], alpha[crop]
+    image, page, alpha, slope = image[crop], page[crop], alpha[crop], slope[crop]
     labels, label = labelled
     component, direction, foreground = labels[crop] == label, direction[crop], foreground[crop]
     colours = unblend(image, page, alpha)
@@ -196,16 +274,13 @@ def _candidate(
     if same[solid].mean() < COLOUR_SHARE:
         return None
     ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
-    smoothed = cv2.blur(image, (5, 5))
-    dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
-    slope = np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
     steep = float(np.median(slope[component & foreground])) >= STEEP
     fades = (alpha[ring] <= FAINT).mean() >= FADES
     # Next to its caster the ramp is too steep to be smooth (the caster's rim shades it): those
     # pixels are the shadow's too where they unmix to its colour.
     near = cv2.dilate(component.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     mask = component | (near & direction & (alpha > FAINT) & (same | (alpha < SOLID)))
-    return _Candidate(mask, colour, steep and fades, box)
+    return _Candidate(mask, colour, float(alpha[mask].max(initial=0.0)), steep and fades, box)
 
 
 def _element(candidate: _Candidate, image: np.ndarray, page: np.ndarray, alpha: np.ndarray) -> Element:
