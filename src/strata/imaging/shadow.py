@@ -45,11 +45,10 @@ STEEP = 0.0015
 #: Opacities used to judge a pixel's unmixed colour: fainter ones are mostly quantisation noise.
 SOLID = 0.1
 #: A ridge: pixels this much more opaque than a grey opening of RIDGE_SIDE pixels leaves them. It is
-#: an element's where its opacity steps by more than SHARP between neighbours somewhere (a shadow's
-#: steepest, blurred by 2 pixels at an opacity of 0.6: about 0.12).
-RIDGE, RIDGE_SIDE, SHARP = 0.1, 9, 0.2
-#: A ridge's top is flat where its opacity steps by at most this much between neighbours.
-FLAT_TOP = 0.006
+#: a letter's where its top is flat (opacity steps of at most FLAT_TOP between neighbours) within 2
+#: pixels of a step of more than SHARP (a shadow's steepest, blurred by 2 pixels at an opacity of
+#: 0.6, is about 0.12).
+RIDGE, RIDGE_SIDE, SHARP, FLAT_TOP = 0.1, 9, 0.2, 0.006
 #: A shadow touching elements of several layers is shared among those it touches along at least
 #: this share of the pixels of the one it touches most.
 SHARED = 0.25
