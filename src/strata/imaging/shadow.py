@@ -54,10 +54,10 @@ RIDGE, RIDGE_SIDE, SHARP, FLAT_TOP = 0.1, 9, 0.2, 0.006
 SHARED = 0.25
 #: A piece of a shadow is at most this much more opaque than the shadow's most opaque pixel.
 PEAK_TOL = 0.05
-#: An element's body: where the image is flat (below :data:`STEEP`) and this far from the page at
-#: least (max channel; the page model may be a level off), over a region at least BODY_SIDE pixels
-#: thick. A shadow's opacity changes wherever it shows.
-BODY, BODY_SIDE = 4 / 255, 9
+#: An element's body: this far from the page at least (max channel; the page model may be a level
+#: off), where the image, smoothed over 5 pixels, varies by at most BODY_SPREAD over a square of
+#: BODY_SIDE pixels (compression noise included). A shadow's opacity changes wherever it shows.
+BODY, BODY_SPREAD, BODY_SIDE = 4 / 255, 3 / 255, 9
 
 
 def find_shadows(
@@ -74,12 +74,13 @@ def find_shadows(
     shadow (a dark letter lying on a dark shadow unmixes to about its colour, at a higher opacity).
     """
     alpha = min_alpha(image, page)
-    slope = _slope(image)
+    smoothed = cv2.blur(image, (5, 5))
+    slope = _slope(smoothed)
     # A flat card only a little darker than the page is smooth too: left in, it would join its own
     # shadow (and, on a gradient page, the page's banding) into one component of no one colour.
     # A letter lying on its own shadow unmixes to about the shadow's colour: it is a ridge above it.
     steps = _steps(alpha)
-    smooth = (steps <= SLOPE) & ~_bodies(slope, max_diff(image, page))
+    smooth = (steps <= SLOPE) & ~_bodies(smoothed, max_diff(image, page))
     darker = np.all(image <= page + FAINT, axis=-1)
     ridges = _ridges(alpha, steps)
     ramps: list[_Candidate] = []
@@ -198,20 +199,20 @@ def _steps(alpha: np.ndarray) -> np.ndarray:
     return np.maximum(cv2.dilate(alpha, cross) - alpha, alpha - cv2.erode(alpha, cross))
 
 
-def _slope(image: np.ndarray) -> np.ndarray:
-    """The image's slope per pixel (max channel), measured over 5 pixels."""
-    smoothed = cv2.blur(image, (5, 5))
+def _slope(smoothed: np.ndarray) -> np.ndarray:
+    """The image's slope per pixel (max channel), ``smoothed`` over 5 pixels."""
     dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
     return np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
 
 
-def _bodies(slope: np.ndarray, contrast: np.ndarray) -> np.ndarray:
-    """Thick flat regions away from the page (``contrast`` at least :data:`BODY`): elements' bodies,
-    not ramps, out to their outline (the slope is measured over 5 pixels, so it rises 3 pixels inside
-    it)."""
-    flat = ((slope < STEEP) & (contrast >= BODY)).astype(np.uint8)
-    thick = cv2.erode(flat, np.ones((BODY_SIDE, BODY_SIDE), np.uint8))
-    return cv2.dilate(thick, np.ones((BODY_SIDE + 6, BODY_SIDE + 6), np.uint8)).astype(bool)
+def _bodies(smoothed: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    """Flat regions away from the page (``contrast`` at least :data:`BODY`) in the image ``smoothed``
+    over 5 pixels: elements' bodies, not ramps, out to their outline (a square of the body reaches
+    that far inside it)."""
+    square = np.ones((BODY_SIDE, BODY_SIDE), np.uint8)
+    spread = (cv2.dilate(smoothed, square) - cv2.erode(smoothed, square)).max(axis=-1)
+    flat = ((spread <= BODY_SPREAD) & (contrast >= BODY)).astype(np.uint8)
+    return cv2.dilate(flat, np.ones((BODY_SIDE + 6, BODY_SIDE + 6), np.uint8)).astype(bool)
 
 
 def _ridges(alpha: np.ndarray, steps: np.ndarray) -> np.ndarray:
