@@ -63,6 +63,12 @@ def max_diff(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return out
 
 
+def channel_max(values: np.ndarray) -> np.ndarray:
+    """The largest of the three channels of (..., 3) ``values`` (several times faster than a
+    reduction over the last axis)."""
+    return np.maximum(np.maximum(values[..., 0], values[..., 1]), values[..., 2])
+
+
 def dominant_colour(pixels: np.ndarray) -> np.ndarray:
     """Centre of the most frequent 5-bit-per-channel colour bin of (n, 3) float pixels."""
     q = np.clip((pixels * 31.0 + 0.5).astype(np.int32), 0, 31)

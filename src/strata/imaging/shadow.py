@@ -20,7 +20,7 @@ import numpy as np
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.elements import Box, Element, box_inside, contact, crops
-from strata.imaging.fill import max_diff
+from strata.imaging.fill import channel_max, max_diff
 
 #: A shadow's opacity changes by at most this much from one pixel to the next (a blur of about
 #: 3 pixels or more); an element's anti-aliased rim changes faster.
@@ -75,7 +75,6 @@ def find_shadows(
     """
     alpha = min_alpha(image, page)
     smoothed = cv2.blur(image, (5, 5))
-    slope = _slope(smoothed)
     # A flat card only a little darker than the page is smooth too: left in, it would join its own
     # shadow (and, on a gradient page, the page's banding) into one component of no one colour.
     # A letter lying on its own shadow unmixes to about the shadow's colour: it is a ridge above it.
@@ -97,7 +96,7 @@ def find_shadows(
             box = _grown((top, left, top + height, left + width), alpha.shape, 2)
             found = None
             if ramp:
-                found = _candidate(image, page, alpha, slope, (labels, label), direction, foreground, box)
+                found = _candidate(image, page, alpha, smoothed, (labels, label), direction, foreground, box)
             if found is not None and found.ramp:
                 ramps.append(found)
             else:
@@ -106,7 +105,7 @@ def find_shadows(
     for box, labelled, direction, piece in pieces:
         if not any(box_inside(box, shadow.box) for shadow in shadows):
             continue  # only pieces cut off by a caster, inside its shadow's box, are looked at
-        piece = piece or _candidate(image, page, alpha, slope, labelled, direction, foreground, box)
+        piece = piece or _candidate(image, page, alpha, smoothed, labelled, direction, foreground, box)
         if (
             piece is not None
             and any(_same_shadow(piece, shadow) for shadow in shadows)
@@ -202,7 +201,7 @@ def _steps(alpha: np.ndarray) -> np.ndarray:
 def _slope(smoothed: np.ndarray) -> np.ndarray:
     """The image's slope per pixel (max channel), ``smoothed`` over 5 pixels."""
     dx, dy = cv2.Sobel(smoothed, -1, 1, 0, ksize=1), cv2.Sobel(smoothed, -1, 0, 1, ksize=1)
-    return np.hypot(dx, dy).max(axis=-1) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
+    return channel_max(np.hypot(dx, dy)) / 2  # the kernel is (-1, 0, 1): twice the difference per pixel
 
 
 def _bodies(smoothed: np.ndarray, contrast: np.ndarray) -> np.ndarray:
@@ -210,7 +209,7 @@ def _bodies(smoothed: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     over 5 pixels: elements' bodies, not ramps, out to their outline (a square of the body reaches
     that far inside it)."""
     square = np.ones((BODY_SIDE, BODY_SIDE), np.uint8)
-    spread = (cv2.dilate(smoothed, square) - cv2.erode(smoothed, square)).max(axis=-1)
+    spread = channel_max(cv2.dilate(smoothed, square) - cv2.erode(smoothed, square))
     flat = ((spread <= BODY_SPREAD) & (contrast >= BODY)).astype(np.uint8)
     return cv2.dilate(flat, np.ones((BODY_SIDE + 6, BODY_SIDE + 6), np.uint8)).astype(bool)
 
@@ -252,7 +251,7 @@ def _candidate(
     image: np.ndarray,
     page: np.ndarray,
     alpha: np.ndarray,
-    slope: np.ndarray,
+    smoothed: np.ndarray,
     labelled: tuple[np.ndarray, int],
     direction: np.ndarray,
     foreground: np.ndarray,
@@ -262,7 +261,7 @@ def _candidate(
     one colour. It is a ramp (a whole shadow, not a piece) if it slopes in the image where it shows
     and fades into the page."""
     crop = (slice(box[0], box[2]), slice(box[1], box[3]))
-    image, page, alpha, slope = image[crop], page[crop], alpha[crop], slope[crop]
+    image, page, alpha = image[crop], page[crop], alpha[crop]
     labels, label = labelled
     component, direction, foreground = labels[crop] == label, direction[crop], foreground[crop]
     colours = unblend(image, page, alpha)
@@ -270,11 +269,11 @@ def _candidate(
     if not solid.any():
         return None
     colour = np.median(colours[solid], axis=0)
-    same = np.abs(colours - colour).max(axis=-1) <= COLOUR_TOL
+    same = channel_max(np.abs(colours - colour)) <= COLOUR_TOL
     if same[solid].mean() < COLOUR_SHARE:
         return None
     ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
-    steep = float(np.median(slope[component & foreground])) >= STEEP
+    steep = float(np.median(_slope(smoothed[crop])[component & foreground])) >= STEEP
     fades = (alpha[ring] <= FAINT).mean() >= FADES
     # Next to its caster the ramp is too steep to be smooth (the caster's rim shades it): those
     # pixels are the shadow's too where they unmix to its colour.
