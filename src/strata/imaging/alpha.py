@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from strata.imaging.fill import channel_max
+
 _EPS = 1e-6
 
 
@@ -37,7 +39,7 @@ def min_alpha(image: np.ndarray, under: np.ndarray) -> np.ndarray:
         under < 1 - _EPS, (image - under) / np.maximum(one - under, _EPS), (image > under) * one
     )
     worst = np.maximum(darker, lighter)
-    return np.clip(np.maximum(np.maximum(worst[..., 0], worst[..., 1]), worst[..., 2]), 0.0, 1.0)
+    return np.clip(channel_max(worst), 0.0, 1.0)
 
 
 def unblend(image: np.ndarray, under: np.ndarray, alpha: np.ndarray) -> np.ndarray:
