@@ -64,8 +64,10 @@ Policies (what a user can rely on):
   shadow reaches at most half its caster's short side and 5 % of the canvas diagonal from it (a panel
   fading into the page, holding text, is no shadow; the page's own shading beyond stays in the page),
   and slopes in the image where it shows (a flat card on a gradient page is no shadow, though its
-  opacity over the page varies). Shadows fainter than the foreground tolerance and shadows on photo
-  pages are not looked for; a hard shadow (no blur) is a flat shape like any other.
+  opacity over the page varies; nor is any flat region away from the page, nor a flat-topped letter
+  lying on its own shadow). Shadows that run together are shared between their casters. Shadows
+  fainter than the foreground tolerance and shadows on photo pages are not looked for; a hard shadow
+  (no blur) is a flat shape like any other.
 * **Overlaps and fringes.** A card over another card's corner is one element of its own fill: the
   corner, peeled as content of the card completed under it, rejoins it
   (:func:`~strata.imaging.elements.rejoin_pieces`). A smaller card under a larger one's corner is
