@@ -7,6 +7,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from shared_data import load_benchmark
 from strata.engines.classic import ClassicEngine
 from strata.imaging.compose import reconstruction_error
 from strata.imaging.shadow import find_shadows
@@ -206,3 +207,16 @@ def test_a_dark_title_on_its_own_shadow_keeps_its_letters_and_shadows_go_with_th
         visible &= shadows[name] > 2 * shadows[other]  # where the shadow is clearly this element's
         assert (alpha[owners[name]][visible] > 0).mean() > 0.95, f"the {name}'s shadow is not in its layer"
     assert ghost(arrays[0], PAGE) <= 20
+
+
+def test_a_cluster_joined_by_shadows_on_a_flat_page_is_not_taken_for_a_photo_backdrop() -> None:
+    # Synthetic design 9 with shadows: a card's shadow falls on a dark card and a photo, and joins
+    # them, the circles on them and their shadows into one region that passes no flat test, a "photo"
+    # covering 45 % of the canvas. It was taken for the page's backdrop and the whole page inpainted.
+    group, _ = load_benchmark("synthetic_designs").make_design(9, shadows=True)
+    image = group.image.convert("RGB")
+    arrays = ClassicEngine().decompose(image, 4).arrays()
+    page = group.layers[0].to_array()[..., :3]
+    assert ghost(arrays[0], page) < 0.01 * page.shape[0] * page.shape[1]
+    max_error, _ = reconstruction_error(arrays, np.asarray(image))
+    assert max_error <= 1.0

@@ -170,6 +170,9 @@ ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
 BACKDROP_PHOTO = 0.4
 BACKDROP_SHAPE = 0.9
+#: On a flat or gradient page a photo must cover this much to be the backdrop: a cluster of cards,
+#: photos and the shadows between them that passed no flat test is an element, not the page.
+BACKDROP_PHOTO_ON_FILL = 0.75
 #: On a photo page, an outline framing at least this fraction of the canvas outlines an element.
 FRAMED_AREA = 0.003
 #: A step between neighbouring pixels this large (max channel) is an element's outline on a photo page.
@@ -324,7 +327,9 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
     floor: dict[int, int] = {}  # root -> depth of its top-level elements
     keep: list[Element] = []
     for element in sorted(elements, key=lambda e: e.depth):
-        limit = BACKDROP_PHOTO if element.kind == "photo" else BACKDROP_SHAPE
+        limit = BACKDROP_SHAPE
+        if element.kind == "photo":
+            limit = BACKDROP_PHOTO if background.textured else BACKDROP_PHOTO_ON_FILL
         if element.depth != floor.get(element.root, 1) or element.area <= limit * pixels:
             keep.append(element)
             continue
