@@ -155,7 +155,7 @@ from strata.imaging.elements import (
 from strata.imaging.ellipses import complete_ellipses
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff
-from strata.imaging.merge import carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
+from strata.imaging.merge import WHOLE, carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
 from strata.imaging.peel import PeelContext, peel
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
 from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
@@ -170,9 +170,6 @@ ELEMENT_BOUNDS = (40, 400)
 #: A top-level photo (shape) covering more than this fraction of the canvas is a backdrop, not an element.
 BACKDROP_PHOTO = 0.4
 BACKDROP_SHAPE = 0.9
-#: On a flat or gradient page a photo must cover this much to be the backdrop: a cluster of cards,
-#: photos and the shadows between them that passed no flat test is an element, not the page.
-BACKDROP_PHOTO_ON_FILL = 0.75
 #: On a photo page, an outline framing at least this fraction of the canvas outlines an element.
 FRAMED_AREA = 0.003
 #: A step between neighbouring pixels this large (max channel) is an element's outline on a photo page.
@@ -327,10 +324,12 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
     floor: dict[int, int] = {}  # root -> depth of its top-level elements
     keep: list[Element] = []
     for element in sorted(elements, key=lambda e: e.depth):
-        limit = BACKDROP_SHAPE
-        if element.kind == "photo":
-            limit = BACKDROP_PHOTO if background.textured else BACKDROP_PHOTO_ON_FILL
-        if element.depth != floor.get(element.root, 1) or element.area <= limit * pixels:
+        limit = BACKDROP_PHOTO if element.kind == "photo" else BACKDROP_SHAPE
+        if (
+            element.depth != floor.get(element.root, 1)
+            or element.area <= limit * pixels
+            or (element.kind == "photo" and not background.textured and not _whole(element))
+        ):
             keep.append(element)
             continue
         floor[element.root] = element.depth + 1
@@ -342,6 +341,13 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
         np.copyto(background.colour[top:bottom, left:right], element.colour, where=inside[..., None])
     _reroot(keep, floor)
     return keep
+
+
+def _whole(element: Element) -> bool:
+    """Whether a photo fills its box (:data:`~strata.imaging.merge.WHOLE`): on a flat or gradient
+    page only such a photo is a backdrop, not a cluster of cards, photos and the shadows between them
+    that passed no flat test."""
+    return element.area >= WHOLE * element.alpha.size
 
 
 def _reroot(elements: list[Element], floor: dict[int, int]) -> None:
