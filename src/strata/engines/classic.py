@@ -29,7 +29,9 @@ Policies (what a user can rely on):
   a photo under a photo lying on it, or a photo that is a whole rectangle under a card lying on it
   (moving the card reveals the photo, inpainted there).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
-  is the backdrop, not an element: it stays in the background layer and what lies on it is separated.
+  is the backdrop, not an element (on a flat or gradient page only a photo filling its rectangle: a
+  cluster of cards and photos joined by the shadows between them is not the page): it stays in the
+  background layer and what lies on it is separated.
 * **Photo pages.** When no flat or gradient fill explains the page along the canvas edges, the page is a
   photo: elements are what differs from a smoothed page, plus what a sharp outline encloses (a card or
   a photo pasted on the photo, whose inside the smoothed page would otherwise keep; where the photo
@@ -325,11 +327,8 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
     keep: list[Element] = []
     for element in sorted(elements, key=lambda e: e.depth):
         limit = BACKDROP_PHOTO if element.kind == "photo" else BACKDROP_SHAPE
-        if (
-            element.depth != floor.get(element.root, 1)
-            or element.area <= limit * pixels
-            or (element.kind == "photo" and not background.textured and not _whole(element))
-        ):
+        rectangle = element.kind != "photo" or background.textured or _whole(element)
+        if element.depth != floor.get(element.root, 1) or element.area <= limit * pixels or not rectangle:
             keep.append(element)
             continue
         floor[element.root] = element.depth + 1
