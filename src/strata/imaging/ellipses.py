@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.elements import Element, bottom_depths, merged, near_boxes
+from strata.imaging.fill import flat_image
 
 #: The fitted ellipse holds this share of the shape, this share of what it adds lies under the element
 #: hiding it, and what it adds elsewhere is at most 1 − FIT of the shape (a rectangle is no ellipse);
@@ -66,7 +67,7 @@ def _added(shape: Element, cover: Element) -> Element | None:
     ys, xs = np.nonzero(added & theirs)
     hidden = (added & theirs)[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     fill = np.median(shape.colour[shape.alpha >= 1.0], axis=0) if (shape.alpha >= 1.0).any() else 0.0
-    colour = np.broadcast_to(np.asarray(fill, np.float32), (*hidden.shape, 3)).copy()
+    colour = flat_image(fill, *hidden.shape)
     piece_top, piece_left = top + int(ys.min()), left + int(xs.min())
     return Element(
         piece_top, piece_left, hidden.astype(np.float32), colour, shape.depth, shape.kind, shape.root

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: Most pixels a fit looks at; more do not change a smooth model, they only cost time.
@@ -29,19 +30,30 @@ class Fill:
         """Evaluate on the whole box (optionally resampled to another size): float32 (h, w, 3) in [0, 1]."""
         h, w = height or self.height, width or self.width
         if self.degree == 0:
-            colour = np.clip(self.coef[0], 0.0, 1.0).astype(np.float32)
-            return np.broadcast_to(colour, (h, w, 3)).copy()
-        v = ((np.arange(h, dtype=np.float32) + 0.5) / h - 0.5)[:, None, None]
-        u = ((np.arange(w, dtype=np.float32) + 0.5) / w - 0.5)[None, :, None]
+            return flat_image(np.clip(self.coef[0], 0.0, 1.0), h, w)
+        v = ((np.arange(h, dtype=np.float32) + 0.5) / h - 0.5)[:, None]
+        u = ((np.arange(w, dtype=np.float32) + 0.5) / w - 0.5)[None, :]
         c = np.zeros((6, 3), np.float32)
         c[: len(self.coef)] = self.coef
-        # Separable evaluation: per-row constant and slope, then three full-size operations.
+        # Separable: per-row constant and slope (h, 3), then each channel as a contiguous plane (numpy
+        # is several times slower broadcasting over a last axis of 3), interleaved by OpenCV.
         rows = c[0] + c[2] * v + c[5] * v * v
         slope = c[1] + c[4] * v
-        out = rows + slope * u
-        if self.degree >= 2:
-            out += c[3] * (u * u)
-        return np.clip(out, 0.0, 1.0, out=out)
+        planes = []
+        for k in range(3):
+            plane = slope[:, k, None] * u
+            plane += rows[:, k, None]
+            if self.degree >= 2:
+                plane += c[3, k] * (u * u)
+            planes.append(np.clip(plane, 0.0, 1.0, out=plane))
+        return cv2.merge(planes)
+
+
+def flat_image(colour: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A float32 (height, width, 3) image of one colour (one row broadcast down: many times faster
+    than broadcasting the colour over every pixel)."""
+    row = np.broadcast_to(np.asarray(colour, np.float32), (width, 3)).copy()
+    return np.broadcast_to(row, (height, width, 3)).copy()
 
 
 def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
@@ -71,25 +83,36 @@ def channel_max(values: np.ndarray) -> np.ndarray:
 
 def dominant_colour(pixels: np.ndarray) -> np.ndarray:
     """Centre of the most frequent 5-bit-per-channel colour bin of (n, 3) float pixels."""
-    q = np.clip((pixels * 31.0 + 0.5).astype(np.int32), 0, 31)
-    keys = (q[:, 0] << 10) | (q[:, 1] << 5) | q[:, 2]
-    best = int(np.bincount(keys, minlength=1 << 15).argmax())
-    binned = np.array([best >> 10, (best >> 5) & 31, best & 31], np.float32) / 31.0
-    # Refine to the mean of the pixels in that bin, so a flat colour is recovered exactly.
-    members = pixels[keys == best]
-    return members.mean(axis=0).astype(np.float32) if len(members) else binned
+    return _dominant(pixels, _bins(pixels))
 
 
 def dominant_seeds(image: np.ndarray, regions: tuple[np.ndarray, ...], tol: float) -> list[np.ndarray]:
     """The dominant colour of each non-empty region of ``image``; a later one only when it differs from
     the first by at least ``tol`` (a fill is fitted from each, and the fits compared)."""
+    bins = _bins(image)  # once for the box: cheaper than gathering each region's pixels first
     seeds: list[np.ndarray] = []
     for region in regions:
         if region.any():
-            seed = dominant_colour(image[region])
+            seed = _dominant(image, bins, region)
             if not seeds or np.abs(seeds[0] - seed).max() >= tol:
                 seeds.append(seed)
     return seeds
+
+
+def _bins(pixels: np.ndarray) -> np.ndarray:
+    """Each pixel's 5-bit-per-channel colour bin, as one integer."""
+    q = np.clip((pixels * 31.0 + 0.5).astype(np.int32), 0, 31)
+    return (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+
+
+def _dominant(pixels: np.ndarray, bins: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """:func:`dominant_colour` of ``pixels`` (of those in ``region``) given their ``bins``."""
+    best = int(np.bincount(bins if region is None else bins[region], minlength=1 << 15).argmax())
+    # Refine to the mean of the pixels in that bin, so a flat colour is recovered exactly.
+    members = pixels[bins == best] if region is None else pixels[region & (bins == best)]
+    if len(members):
+        return members.mean(axis=0).astype(np.float32)
+    return np.array([best >> 10, (best >> 5) & 31, best & 31], np.float32) / 31.0
 
 
 def fit_fill(

@@ -43,7 +43,7 @@ from strata.imaging.elements import (
     component_groups,
     fill_holes,
 )
-from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, max_diff
+from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -171,7 +171,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     image = ctx.image[top : top + h, left : left + w]
     if group.sum() < _SPECK:
         # A speck (a dot, a thin rule, a few pixels of an icon): one colour, no rim, no children.
-        colour = np.broadcast_to(dominant_colour(image[group]), image.shape).copy()
+        colour = flat_image(dominant_colour(image[group]), h, w)
         ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", root))
         return
     fill = _flat_fill(image, group, under)
