@@ -1,0 +1,71 @@
+"""Smooth fills: rendering a fitted polynomial, and the dominant colours fills are seeded from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image
+
+
+def _reference(fill: Fill, height: int, width: int) -> np.ndarray:
+    """The polynomial term by term in float64, clipped: what ``render`` must agree with."""
+    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
+    u, v = (u + 0.5) / width - 0.5, (v + 0.5) / height - 0.5
+    terms = [np.ones_like(u), u, v, u * u, u * v, v * v][: len(fill.coef)]
+    out = sum(t[..., None] * c for t, c in zip(terms, fill.coef, strict=True))
+    return np.clip(out, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2])
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (9, 1), (37, 53)])
+def test_render_evaluates_the_polynomial_on_every_pixel(degree: int, size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(degree * 100 + size[0])
+    fill = Fill(rng.normal(0.5, 0.6, ({0: 1, 1: 3, 2: 6}[degree], 3)), degree, *size)
+    rendered = fill.render()
+    assert rendered.dtype == np.float32 and rendered.shape == (*size, 3) and rendered.flags.c_contiguous
+    np.testing.assert_allclose(rendered, _reference(fill, *size), atol=2e-6)
+    assert rendered.min() >= 0.0 and rendered.max() <= 1.0
+    # Resampled to another box, the same fill stretched over it.
+    np.testing.assert_allclose(fill.render(20, 30), _reference(fill, 20, 30), atol=2e-6)
+
+
+def test_flat_image_is_one_writable_colour() -> None:
+    image = flat_image(np.array([0.1, 0.5, 0.9]), 4, 6)
+    assert image.shape == (4, 6, 3) and image.dtype == np.float32
+    assert (image == np.float32([0.1, 0.5, 0.9])).all()
+    image[0, 0] = 0.0  # a copy, not a broadcast view
+    assert image[1, 1, 0] == np.float32(0.1)
+
+
+def test_dominant_colour_is_the_mean_of_the_most_frequent_bin() -> None:
+    red, blue = np.array([0.8, 0.1, 0.1], np.float32), np.array([0.1, 0.2, 0.9], np.float32)
+    pixels = np.concatenate([np.tile(red, (30, 1)), np.tile(blue, (20, 1))])
+    pixels[:10] += 0.004  # still red's bin: the mean moves with it
+    np.testing.assert_allclose(dominant_colour(pixels), red + 0.004 * 10 / 30, atol=1e-6)
+    assert dominant_colour(np.zeros((0, 3), np.float32)).shape == (3,)
+
+
+def test_dominant_seeds_per_region_and_only_distinct_ones() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.random((40, 50, 3)).astype(np.float32)
+    image[:, :30] = [0.2, 0.6, 0.3]
+    image[:, 30:] = [0.9, 0.9, 0.1]
+    left, right = np.zeros((40, 50), bool), np.zeros((40, 50), bool)
+    left[:, :35], right[:, 28:] = True, True
+    seeds = dominant_seeds(image, (left, right), tol=0.1)
+    assert len(seeds) == 2
+    np.testing.assert_array_equal(seeds[0], dominant_colour(image[left]))
+    np.testing.assert_array_equal(seeds[1], dominant_colour(image[right]))
+    # A second region whose colour is the first's adds no seed; an empty one is skipped.
+    assert len(dominant_seeds(image, (left, left & ~left, left[:, ::-1] & left), tol=0.1)) == 1
+
+
+def test_fit_fill_recovers_a_gradient_and_its_pixels() -> None:
+    fill = Fill(np.array([[0.5, 0.4, 0.3], [0.2, 0.0, -0.1], [0.0, 0.1, 0.05]]), 1, 60, 80)
+    image = fill.render()
+    image[20:30, 30:50] = [1.0, 0.0, 1.0]  # an element on it
+    mask = np.ones((60, 80), bool)
+    colour, inliers = fit_fill(image, mask, image[0, 0], tol=0.05, degree=1)
+    np.testing.assert_allclose(colour, fill.render(), atol=1e-4)
+    assert not inliers[20:30, 30:50].any() and inliers.sum() == 60 * 80 - 200
