@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -82,8 +83,9 @@ class Element:
     kind: str
     root: int  # index of the top-level group the element came from
 
-    @property
+    @cached_property
     def area(self) -> float:
+        """Total opacity (asked for often; an element's alpha is not changed once it is made)."""
         return float(self.alpha.sum())
 
     @property
@@ -567,10 +569,10 @@ def _closed(element: Element, gap: int) -> Element:
     opaque = (element.alpha >= 1.0).astype(np.uint8)
     closed = cv2.morphologyEx(np.pad(opaque, size), cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
     gaps = closed[size:-size, size:-size].astype(bool) & (element.alpha < 1.0)
-    fill = element.colour[element.alpha >= 1.0].mean(axis=0)
-    element.alpha[gaps] = 1.0
-    element.colour[gaps] = fill
-    return element
+    alpha, colour = element.alpha.copy(), element.colour.copy()
+    colour[gaps] = colour[alpha >= 1.0].mean(axis=0)
+    alpha[gaps] = 1.0
+    return replace(element, alpha=alpha, colour=colour)
 
 
 @dataclass(frozen=True)
