@@ -67,7 +67,12 @@ def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
 
 def max_diff(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """Largest per-channel absolute difference, the distance every threshold in the engine uses."""
-    # Channel by channel: a reduction over a last axis of length 3 is several times slower in numpy.
+    if colour.shape == image.shape:
+        # One contiguous difference, then the largest channel (three strided passes cost more).
+        diff = image - colour
+        return channel_max(np.abs(diff, out=diff))
+    # Against one colour (or a row of them): channel by channel, since numpy is slow broadcasting over
+    # a last axis of length 3.
     colour = np.broadcast_to(colour, image.shape)
     out = np.abs(image[..., 0] - colour[..., 0])
     for c in (1, 2):
@@ -78,7 +83,8 @@ def max_diff(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
 def channel_max(values: np.ndarray) -> np.ndarray:
     """The largest of the three channels of (..., 3) ``values`` (several times faster than a
     reduction over the last axis)."""
-    return np.maximum(np.maximum(values[..., 0], values[..., 1]), values[..., 2])
+    out = np.maximum(values[..., 0], values[..., 1])
+    return np.maximum(out, values[..., 2], out=out)
 
 
 def dominant_colour(pixels: np.ndarray) -> np.ndarray:
