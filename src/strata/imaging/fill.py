@@ -9,6 +9,7 @@ headline) are completed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -141,10 +142,7 @@ def fit_fill(
     h, w = mask.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
     sub, sub_mask = image[::step, ::step], mask[::step, ::step]
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    u = (xs.astype(np.float64) + 0.5) / w - 0.5
-    v = (ys.astype(np.float64) + 0.5) / h - 0.5
-    terms = np.stack([np.broadcast_to(t, u.shape) for t in _terms(u, v, degree)], axis=-1)
+    terms = _sample_terms(h, w, step, degree)
     coef = np.vstack([seed[None, :], np.zeros((_n_terms(degree) - 1, 3))])
     inliers = sub_mask & (max_diff(sub, seed) < tol)
     for d, count in [(degree, rounds)] if degree < 2 else [(1, linear_rounds), (degree, rounds)]:
@@ -159,6 +157,20 @@ def fit_fill(
                 break
     colour = Fill(coef, degree, h, w).render()
     return colour, mask & (max_diff(image, colour) < tol)
+
+
+@lru_cache(maxsize=4)
+def _sample_terms(h: int, w: int, step: int, degree: int) -> np.ndarray:
+    """The polynomial's terms at every ``step``-th pixel of an (h, w) box: (h / step, w / step, terms).
+
+    Cached (read-only): the fits of one box (its seeds, a larger fill, the page's rounds) share them.
+    """
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    u = (xs.astype(np.float64) + 0.5) / w - 0.5
+    v = (ys.astype(np.float64) + 0.5) / h - 0.5
+    terms = np.stack([np.broadcast_to(t, u.shape) for t in _terms(u, v, degree)], axis=-1)
+    terms.flags.writeable = False
+    return terms
 
 
 def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:
