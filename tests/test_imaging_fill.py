@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image
+from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image, gather
 
 
 def _reference(fill: Fill, height: int, width: int) -> np.ndarray:
@@ -69,3 +69,15 @@ def test_fit_fill_recovers_a_gradient_and_its_pixels() -> None:
     colour, inliers = fit_fill(image, mask, image[0, 0], tol=0.05, degree=1)
     np.testing.assert_allclose(colour, fill.render(), atol=1e-4)
     assert not inliers[20:30, 30:50].any() and inliers.sum() == 60 * 80 - 200
+
+
+def test_gather_is_boolean_indexing() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.random((30, 40, 3)).astype(np.float32)
+    mask = rng.random((30, 40)) < 0.3
+    np.testing.assert_array_equal(gather(image, mask), image[mask])
+    crop, inside = image[5:25, 7:33], mask[5:25, 7:33]  # not contiguous
+    np.testing.assert_array_equal(gather(crop, inside), crop[inside])
+    pixels = image.reshape(-1, 3)
+    np.testing.assert_array_equal(gather(pixels, mask.ravel()), pixels[mask.ravel()])
+    assert gather(image, np.zeros((30, 40), bool)).shape == (0, 3)

@@ -19,7 +19,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from strata.imaging.fill import max_diff
+from strata.imaging.fill import gather, max_diff
 from strata.imaging.rectangles import draw, long_runs, rectangles
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
@@ -438,8 +438,8 @@ def _overlap(
     both = (a.alpha[crop_a] >= 1.0) & (b.alpha[crop_b] >= 1.0)
     if both.sum() < max(SHOWN_MIN, SHOWN_SHARE * max(a.area, b.area)):
         return None
-    seen = image[a.top : a.box[2], a.left : a.box[3]][crop_a][both]
-    return seen, a.colour[crop_a][both], b.colour[crop_b][both], both, crop_a
+    seen = gather(image[a.top : a.box[2], a.left : a.box[3]][crop_a], both)
+    return seen, gather(a.colour[crop_a], both), gather(b.colour[crop_b], both), both, crop_a
 
 
 def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:
@@ -558,7 +558,7 @@ def _fill(element: Element) -> np.ndarray | None:
     opaque = element.alpha >= 1.0
     if opaque.sum() < 9:
         return None
-    colours = element.colour[opaque]
+    colours = gather(element.colour, opaque)
     mean = colours.mean(axis=0)
     return mean if float(np.abs(colours - mean).max()) <= PIECE_TOL else None
 
@@ -570,7 +570,7 @@ def _closed(element: Element, gap: int) -> Element:
     closed = cv2.morphologyEx(np.pad(opaque, size), cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
     gaps = closed[size:-size, size:-size].astype(bool) & (element.alpha < 1.0)
     alpha, colour = element.alpha.copy(), element.colour.copy()
-    colour[gaps] = colour[alpha >= 1.0].mean(axis=0)
+    colour[gaps] = gather(colour, alpha >= 1.0).mean(axis=0)
     alpha[gaps] = 1.0
     return replace(element, alpha=alpha, colour=colour)
 

@@ -81,6 +81,13 @@ def max_diff(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return out
 
 
+def gather(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]`` for (..., 3) ``values`` and a boolean ``mask`` over their pixels: the same
+    (n, 3) array, several times faster than numpy's boolean indexing of rows of three."""
+    rows = values.reshape(-1, values.shape[-1])  # a view, or one copy of a non-contiguous crop
+    return np.take(rows, np.flatnonzero(mask), axis=0)
+
+
 def channel_max(values: np.ndarray) -> np.ndarray:
     """The largest of the three channels of (..., 3) ``values`` (several times faster than a
     reduction over the last axis)."""
@@ -116,7 +123,7 @@ def _dominant(pixels: np.ndarray, bins: np.ndarray, region: np.ndarray | None = 
     """:func:`dominant_colour` of ``pixels`` (of those in ``region``) given their ``bins``."""
     best = int(np.bincount(bins if region is None else bins[region], minlength=1 << 15).argmax())
     # Refine to the mean of the pixels in that bin, so a flat colour is recovered exactly.
-    members = pixels[bins == best] if region is None else pixels[region & (bins == best)]
+    members = gather(pixels, bins == best if region is None else region & (bins == best))
     if len(members):
         return members.mean(axis=0).astype(np.float32)
     return np.array([best >> 10, (best >> 5) & 31, best & 31], np.float32) / 31.0

@@ -43,7 +43,7 @@ from strata.imaging.elements import (
     component_groups,
     fill_holes,
 )
-from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, max_diff
+from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, gather, max_diff
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -171,7 +171,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     image = ctx.image[top : top + h, left : left + w]
     if group.sum() < _SPECK:
         # A speck (a dot, a thin rule, a few pixels of an icon): one colour, no rim, no children.
-        colour = flat_image(dominant_colour(image[group]), h, w)
+        colour = flat_image(dominant_colour(gather(image, group)), h, w)
         ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", root))
         return
     fill = _flat_fill(image, group, under)
@@ -230,7 +230,7 @@ def _flat_fill(
     for colour, solid in sorted(fits, key=lambda fit: -int(fit[1].sum())):
         if _explains(image, under, group, colour, solid):
             return _larger_fill(image, under, group, (colour, solid), degree)
-        if (max_diff(colour[group], under[group]) < NOISY_TOL).mean() <= 0.5:
+        if (max_diff(gather(colour, group), gather(under, group)) < NOISY_TOL).mean() <= 0.5:
             break
     return None
 
@@ -253,7 +253,7 @@ def _larger_fill(
     other = group & (max_diff(image, fit[0]) >= NOISY_TOL)
     if not other.any():
         return fit
-    alternative = fit_fill(image, group, dominant_colour(image[other]), SHAPE_TOL, degree)
+    alternative = fit_fill(image, group, dominant_colour(gather(image, other)), SHAPE_TOL, degree)
     if alternative[1].sum() <= fit[1].sum() or not _explains(image, under, group, *alternative):
         return fit
     outside = np.count_nonzero(fit[1] & ~fill_holes(alternative[1]))
@@ -272,9 +272,9 @@ def _explains(
         return True
     # A pixel that is the page itself shows nothing of the fill (a smooth photo framed by an outline
     # is mostly near the page model under it).
-    pixels, page = image[group], under[group]
+    pixels, page = gather(image, group), gather(under, group)
     shown = max_diff(pixels, page) >= SHAPE_TOL
-    error = _mix_error(pixels, page, colour[group])
+    error = _mix_error(pixels, page, gather(colour, group))
     return bool(
         ((error < SHAPE_TOL) & shown).sum() >= 0.7 * total
         or ((error < NOISY_TOL) & shown).sum() >= 0.9 * total
@@ -324,7 +324,10 @@ def _complete_shape(
     owner[labels[holes]] = shapes[holes]
     letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
     size = np.bincount(labels.ravel(), minlength=count)
-    error, hole_labels = _mix_error(image[holes], under[holes], colour[holes]), labels[holes]
+    error, hole_labels = (
+        _mix_error(gather(image, holes), gather(under, holes), gather(colour, holes)),
+        labels[holes],
+    )
     strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
     loose = np.bincount(hole_labels[error >= HOLE_TOL], minlength=count)
     tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]
@@ -376,7 +379,7 @@ def _shape_alpha(
     near = cv2.dilate(shape8, np.ones((5, 5), np.uint8)).astype(bool) & ~shape
     soft = cv2.dilate(shape8, np.ones((9, 9), np.uint8)).astype(bool) & ~shape & group
     rim = near | soft
-    a, residual = _mix(image[rim], under[rim], colour[rim])
+    a, residual = _mix(gather(image, rim), gather(under, rim), gather(colour, rim))
     alpha = np.zeros(shape.shape, np.float32)
     explained = (near[rim] & (residual < SHAPE_TOL)) | (soft[rim] & (residual < 6 * SHAPE_TOL))
     alpha[rim] = np.where(explained, a, 0)
@@ -541,10 +544,10 @@ def _soften_rim(
     unmixes, or, where that alpha is above a half (ringing lighter than a light page: only an
     almost opaque white explains it), stay in what lies under it. In place."""
     rim = region & (max_diff(image, under) < HOLE_TOL)
-    a = min_alpha(image[rim], under[rim])
+    a = min_alpha(gather(image, rim), gather(under, rim))
     a[a > 0.5] = 0.0
     alpha[rim] = a
-    colour[rim] = unblend(image[rim], under[rim], a)
+    colour[rim] = unblend(gather(image, rim), gather(under, rim), a)
 
 
 def _rectangle(region: np.ndarray, hidden: np.ndarray) -> np.ndarray:
@@ -640,7 +643,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) 
     none = np.zeros_like(group)
     if group.sum() < 2000:
         return none
-    fill = dominant_colour(image[group])
+    fill = dominant_colour(gather(image, group))
     _, solid = fit_fill(image, group, fill, SHAPE_TOL, degree=0)
     solid = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
@@ -669,7 +672,7 @@ def _sharp_outline(image: np.ndarray, part: np.ndarray, group: np.ndarray, fill:
     ring = (grown - cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8))).astype(bool) & group
     if ring.sum() < 20:
         return True
-    return bool((max_diff(image[ring], fill) > OUTLINE_STEP).mean() >= 0.5)
+    return bool((max_diff(gather(image, ring), fill) > OUTLINE_STEP).mean() >= 0.5)
 
 
 def _split_by_contact(

@@ -20,7 +20,7 @@ import numpy as np
 
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.elements import Box, Element, box_inside, contact, crops
-from strata.imaging.fill import channel_max, max_diff
+from strata.imaging.fill import channel_max, gather, max_diff
 
 #: A shadow's opacity changes by at most this much from one pixel to the next (a blur of about
 #: 3 pixels or more); an element's anti-aliased rim changes faster.
@@ -268,7 +268,7 @@ def _candidate(
     solid = component & (alpha >= SOLID)
     if not solid.any():
         return None
-    colour = np.median(colours[solid], axis=0)
+    colour = np.median(gather(colours, solid), axis=0)
     same = channel_max(np.abs(colours - colour)) <= COLOUR_TOL
     if same[solid].mean() < COLOUR_SHARE:
         return None
