@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image, gather
+from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image, gather, paste
 
 
 def _reference(fill: Fill, height: int, width: int) -> np.ndarray:
@@ -81,3 +81,19 @@ def test_gather_is_boolean_indexing() -> None:
     pixels = image.reshape(-1, 3)
     np.testing.assert_array_equal(gather(pixels, mask.ravel()), pixels[mask.ravel()])
     assert gather(image, np.zeros((30, 40), bool)).shape == (0, 3)
+
+
+def test_paste_copies_the_masked_pixels_in_place() -> None:
+    rng = np.random.default_rng(3)
+    target, source = rng.random((30, 40, 3)).astype(np.float32), rng.random((30, 40, 3)).astype(np.float32)
+    mask = rng.random((30, 40)) < 0.4
+    expected = np.where(mask[..., None], source, target)
+    assert paste(target, source, mask) is target
+    np.testing.assert_array_equal(target, expected)
+    # Into a crop of a larger canvas (not contiguous), from another dtype, from a broadcast colour.
+    canvas = np.zeros((50, 60, 3), np.float32)
+    paste(canvas[10:40, 5:45], source.astype(np.float64), mask)
+    np.testing.assert_array_equal(canvas[10:40, 5:45], np.where(mask[..., None], source, 0))
+    assert not canvas[:10].any() and not canvas[40:].any() and not canvas[:, :5].any()
+    flat = np.broadcast_to(np.float32([1, 2, 3]), (30, 40, 3))
+    np.testing.assert_array_equal(paste(target.copy(), flat, mask)[mask], np.tile([1, 2, 3], (mask.sum(), 1)))

@@ -156,7 +156,7 @@ from strata.imaging.elements import (
 )
 from strata.imaging.ellipses import complete_ellipses
 from strata.imaging.exactness import make_exact
-from strata.imaging.fill import max_diff
+from strata.imaging.fill import max_diff, paste
 from strata.imaging.merge import WHOLE, carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
 from strata.imaging.peel import PeelContext, peel
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
@@ -337,7 +337,7 @@ def _absorb_backdrops(elements: list[Element], background: Background, pixels: i
             continue
         top, left, bottom, right = element.box
         inside = element.alpha > 0.5
-        np.copyto(background.colour[top:bottom, left:right], element.colour, where=inside[..., None])
+        paste(background.colour[top:bottom, left:right], element.colour, inside)
     _reroot(keep, floor)
     return keep
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from strata.imaging.fill import dominant_seeds, fit_fill, max_diff
+from strata.imaging.fill import dominant_seeds, fit_fill, max_diff, paste
 
 #: Pixels within this max-channel distance of the model count as background.
 TOL = 0.045
@@ -108,7 +108,7 @@ def complete_background(image: np.ndarray, background: Background, covered: np.n
     """
     needs_inpainting = background.textured and covered.any()
     colour = fill_estimate(image, covered) if needs_inpainting else background.colour
-    return np.where(covered[..., None], colour, image).astype(np.float32, copy=False)
+    return paste(image.astype(np.float32), colour, covered)
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
@@ -138,7 +138,7 @@ def inpaint(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     facets in large holes, and it costs a few pyramid passes at any hole size.
     """
     hole = _hole(covered)
-    return np.where(hole[..., None], _pull_push(image, hole), image).astype(np.float32, copy=False)
+    return paste(image.astype(np.float32), _pull_push(image, hole), hole)
 
 
 def fill_estimate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:

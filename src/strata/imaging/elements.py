@@ -19,7 +19,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from strata.imaging.fill import gather, max_diff
+from strata.imaging.fill import gather, max_diff, paste
 from strata.imaging.rectangles import draw, long_runs, rectangles
 
 #: Kinds of element, used for layer names and for splitting layers by kind.
@@ -144,7 +144,7 @@ def merged(elements: list[Element], kind: str) -> Element:
         where = (slice(e_top - top, e_bottom - top), slice(e_left - left, e_right - left))
         mine = element.alpha > alpha[where]
         np.copyto(alpha[where], element.alpha, where=mine)
-        np.copyto(colour[where], element.colour, where=mine[..., None])
+        paste(colour[where], element.colour, mine)
     return Element(top, left, alpha, colour, elements[0].depth, kind, elements[0].root)
 
 

@@ -43,7 +43,7 @@ from strata.imaging.elements import (
     component_groups,
     fill_holes,
 )
-from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, gather, max_diff
+from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, gather, max_diff, paste
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -198,7 +198,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     inside &= group | ~reach
     outside = group & (alpha == 0)
     children, siblings = _split_by_contact(inside | outside, inside, shape)
-    mixed = np.where(shape[..., None], colour, under)
+    mixed = paste(under.copy(), colour, shape)
     queue.append(_Task(children, mixed, top, left, depth + 1, task.level + 1, root))
     # A sibling may lie under the shape (a smaller card under a larger one's corner): it may be
     # completed there (see :func:`~strata.imaging.elements.stack_overlaps` for their order).
@@ -460,7 +460,7 @@ def _complex_element(
             # copy of them.
             hidden = (_convex_completion(region, region | on_photo) & ~region) | (region & on_photo)
             if hidden.any():
-                np.copyto(colour, fill_estimate(image[crop], hidden), where=hidden[..., None])
+                paste(colour, fill_estimate(image[crop], hidden), hidden)
             region |= hidden
         alpha = region.astype(np.float32)
         if lettering:
@@ -494,7 +494,7 @@ def _add_collage(
         hidden = alpha & covered[box]
         colour = image[box].copy()
         if hidden.any():
-            np.copyto(colour, fill_estimate(image[box], hidden), where=hidden[..., None])
+            paste(colour, fill_estimate(image[box], hidden), hidden)
         if index and at.page:
             ctx.roots += 1
             root = ctx.roots
