@@ -52,6 +52,7 @@ from strata.imaging.elements import (
     outside,
     pixel_box_area,
 )
+from strata.imaging.fill import gather, paste
 
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
@@ -333,10 +334,15 @@ def rasterise(layer: list[Element], height: int, width: int, valid: np.ndarray |
         t, lf, b, r = element.box
         where = (slice(t - top, b - top), slice(lf - left, r - left))
         a = element.alpha if valid is None else element.alpha * valid[t:b, lf:r]
-        below = premul[where]
-        below *= (1.0 - a)[..., None]
-        below += element.colour * a[..., None]
-        alpha[where] = a + alpha[where] * (1.0 - a)
+        # Opaque pixels take the element's colour as it is and transparent ones change nothing:
+        # only the rim (partly transparent) is blended, which is what the formula gives on each.
+        opaque, rim = a == 1.0, (a > 0.0) & (a < 1.0)
+        paste(premul[where], element.colour, opaque)
+        alpha[where][opaque] = 1.0
+        if rim.any():
+            below, above, share = gather(premul[where], rim), gather(element.colour, rim), a[rim]
+            premul[where][rim] = below * (1.0 - share)[:, None] + above * share[:, None]
+            alpha[where][rim] = share + alpha[where][rim] * (1.0 - share)
     premul /= np.maximum(alpha, 1e-6)[..., None]  # now the straight colour
     out[top:bottom, left:right, :3] = quantise(premul)
     out[top:bottom, left:right, 3] = quantise(alpha)

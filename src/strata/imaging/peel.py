@@ -188,12 +188,13 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     reach = group if task.reach is None else group | task.reach
     # The page may show the shape's own colour along a band (a card on a gradient page): those pixels
     # are no foreground, but the shape's box may take them.
-    matching = max_diff(image, colour) < SHAPE_TOL
+    distance = max_diff(image, colour)
+    matching = distance < SHAPE_TOL
     shape = _complete_shape(image, under, colour, solid, reach | matching, ctx.image.shape[0])
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
     ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
-    inside = shape & (max_diff(image, colour) > ctx.tol)
+    inside = shape & (distance > ctx.tol)
     # What hides the shape (an element above it, task.reach) is not content lying on the shape.
     inside &= group | ~reach
     outside = group & (alpha == 0)
