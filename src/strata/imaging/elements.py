@@ -231,8 +231,14 @@ def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area
         theirs = np.zeros(mine.shape, bool)
         theirs[meet[0]] = other.alpha[meet[1]] > 0
         ring = mine & ~theirs
-        close = cv2.dilate(theirs.astype(np.uint8), kernel).astype(bool)
-        if not ring.any() or np.count_nonzero(ring & close) < HALO_SHARE * np.count_nonzero(ring):
+        # Only pixels within reach of the other element's box can be close to it.
+        rows, cols = meet[0]
+        near = (
+            slice(max(0, rows.start - reach), rows.stop + reach),
+            slice(max(0, cols.start - reach), cols.stop + reach),
+        )
+        close = cv2.dilate(theirs[near].astype(np.uint8), kernel).astype(bool)
+        if not ring.any() or np.count_nonzero(ring[near] & close) < HALO_SHARE * np.count_nonzero(ring):
             continue
         if other.area > area and 2 * np.count_nonzero(mine & theirs) < np.count_nonzero(mine):
             return j

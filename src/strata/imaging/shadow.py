@@ -80,7 +80,8 @@ def find_shadows(
     # A letter lying on its own shadow unmixes to about the shadow's colour: it is a ridge above it.
     steps = _steps(alpha)
     smooth = (steps <= SLOPE) & ~_bodies(smoothed, max_diff(image, page))
-    darker = np.all(image <= page + FAINT, axis=-1)
+    below = image <= page + FAINT
+    darker = below[..., 0] & below[..., 1] & below[..., 2]
     ridges = _ridges(alpha, steps)
     ramps: list[_Candidate] = []
     pieces: list[tuple[Box, tuple[np.ndarray, int], np.ndarray, _Candidate | None]] = []
