@@ -57,15 +57,6 @@ def flat_image(colour: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.broadcast_to(row, (height, width, 3)).copy()
 
 
-def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
-    one = np.ones_like(u * v)
-    if degree == 0:
-        return [one]
-    if degree == 1:
-        return [one, u + 0 * v, v + 0 * u]
-    return [one, u + 0 * v, v + 0 * u, u * u + 0 * v, u * v, v * v + 0 * u]
-
-
 def max_diff(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """Largest per-channel absolute difference, the distance every threshold in the engine uses."""
     if colour.shape == image.shape:
@@ -188,14 +179,19 @@ def fit_fill(
 
 @lru_cache(maxsize=4)
 def _sample_terms(h: int, w: int, step: int, degree: int) -> np.ndarray:
-    """The polynomial's terms at every ``step``-th pixel of an (h, w) box: (h / step, w / step, terms).
+    """The polynomial's terms (1, u, v, u², uv, v²: as many as ``degree`` needs) at every ``step``-th
+    pixel of an (h, w) box: (h / step, w / step, terms).
 
     Cached (read-only): the fits of one box (its seeds, a larger fill, the page's rounds) share them.
     """
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    u = (xs.astype(np.float64) + 0.5) / w - 0.5
-    v = (ys.astype(np.float64) + 0.5) / h - 0.5
-    terms = np.stack([np.broadcast_to(t, u.shape) for t in _terms(u, v, degree)], axis=-1)
+    u = (np.arange(0, w, step, dtype=np.float64) + 0.5) / w - 0.5
+    v = (np.arange(0, h, step, dtype=np.float64) + 0.5) / h - 0.5
+    terms = np.empty((len(v), len(u), _n_terms(degree)))
+    terms[..., 0] = 1.0
+    if degree >= 1:
+        terms[..., 1], terms[..., 2] = u, v[:, None]
+    if degree >= 2:
+        terms[..., 3], terms[..., 4], terms[..., 5] = u * u, v[:, None] * u, (v * v)[:, None]
     terms.flags.writeable = False
     return terms
 
