@@ -2,7 +2,9 @@
 
 The input is the sample poster (``examples/make_examples.py``) rendered at each size, a 4 MP photo page
 covered with text (the slowest input known for the text-line step), then the real posters of
-``../shared/data/posters`` (``--images`` to choose others) at their own size. Every measurement
+``../shared/data/posters`` (``--images`` to choose others) at their own size, and the flattened
+evaluation designs of ``../shared/data/designs`` (``--no-designs`` to skip them): small screenshots
+and pages with many elements, where the per-element work weighs most. Every measurement
 runs in a fresh subprocess with OpenCV and BLAS limited to 2 threads: one warm-up decomposition, then
 the best of ``--repeat`` timed runs; the peak memory is the subprocess's peak resident set size
 (VmHWM), interpreter and libraries included.
@@ -11,7 +13,7 @@ the best of ``--repeat`` timed runs; the peak memory is the subprocess's peak re
 1-pixel checkerboard, 20000 small random rectangles, uniform noise and a 4 × 100000 strip.
 
 Usage: python benchmarks/classic_speed.py [--repeat 2] [--sizes 1,2,4] [--layers 4,8] [--images A.png ...]
-       [--hostile]
+       [--hostile] [--no-designs]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTERS = ROOT.parent / "shared" / "data" / "posters"
+DESIGNS = ROOT.parent / "shared" / "data" / "designs"
 THREAD_ENV = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
 
 
@@ -87,6 +90,18 @@ def make_hostile(folder: Path) -> list[tuple[str, Path]]:
         path = folder / f"hostile_{len(paths)}.png"
         image.save(path)
         paths.append((name, path))
+    return paths
+
+
+def design_inputs(folder: Path) -> list[tuple[str, Path]]:
+    """Each evaluation design flattened as ``strata eval`` sees it, written as PNG."""
+    from strata.evaluation.groundtruth import find_designs, load_ground_truth
+
+    paths: list[tuple[str, Path]] = []
+    for design in find_designs(DESIGNS):
+        path = folder / f"design_{design.stem}.png"
+        load_ground_truth(design, "group").image.save(path)
+        paths.append((f"design: {design.stem}", path))
     return paths
 
 
@@ -150,6 +165,7 @@ def main() -> None:
     parser.add_argument("--layers", default="4,8", help="layer counts, comma-separated")
     parser.add_argument("--images", nargs="*", type=Path, default=sorted(POSTERS.glob("*.png")))
     parser.add_argument("--hostile", action="store_true", help="Also measure inputs made to be slow.")
+    parser.add_argument("--no-designs", action="store_true", help="Skip the evaluation designs.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -170,6 +186,9 @@ def main() -> None:
         for name, path in make_hostile(Path(folder)) if args.hostile else []:
             for layers in (int(v) for v in args.layers.split(",")):
                 report(run_child(path, layers, args.repeat), layers, f"hostile: {name}")
+        for name, path in [] if args.no_designs else design_inputs(Path(folder)):
+            for layers in (int(v) for v in args.layers.split(",")):
+                report(run_child(path, layers, args.repeat), layers, name)
     for path in args.images:
         for layers in (int(v) for v in args.layers.split(",")):
             report(run_child(path.resolve(), layers, args.repeat), layers, path.name)
