@@ -16,23 +16,48 @@ def over(layers: Sequence[np.ndarray]) -> np.ndarray:
     Porter-Duff "over" on straight colours: the result alpha is ``a + A (1 - a)`` and the colour is the
     alpha-weighted mix divided by it, so a stack whose bottom layer is opaque gives an opaque image.
     """
-    if not layers:
-        raise ValueError("over() needs at least one layer")
-    height, width = layers[0].shape[:2]
-    premul = np.zeros((height, width, 3))
-    alpha = np.zeros((height, width, 1))
-    for layer in layers:
-        rgba = layer.astype(np.float64) / 255.0
-        a = rgba[..., 3:4]
-        premul = rgba[..., :3] * a + premul * (1.0 - a)
-        alpha = a + alpha * (1.0 - a)
-    rgb = np.divide(premul, alpha, out=np.zeros_like(premul), where=alpha > 0)
-    return np.concatenate([rgb, alpha], axis=-1)
+    colour, alpha = _over_planes(layers)
+    return np.stack([*colour, alpha], axis=-1)
 
 
 def over_uint8(layers: Sequence[np.ndarray]) -> np.ndarray:
     """:func:`over` rounded to uint8 RGBA."""
-    return np.clip(np.rint(over(layers) * 255.0), 0, 255).astype(np.uint8)
+    colour, alpha = _over_planes(layers)
+    return np.stack([np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8) for p in (*colour, alpha)], axis=-1)
+
+
+def visible_box(layer: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns of an RGBA ``layer`` that hold its pixels with alpha > 0, or None."""
+    shown = layer[..., 3] > 0
+    rows, columns = np.flatnonzero(shown.any(axis=1)), np.flatnonzero(shown.any(axis=0))
+    if not rows.size:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+
+
+def _over_planes(layers: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The straight colour (three (H, W) float64 planes) and alpha of the composite of ``layers``.
+
+    Worked plane by plane (numpy is slow broadcasting alpha over a last axis of colour channels), and
+    only over each layer's visible box: off it, α = 0 adds nothing and keeps what is below.
+    """
+    if not layers:
+        raise ValueError("over() needs at least one layer")
+    height, width = layers[0].shape[:2]
+    premul = [np.zeros((height, width)) for _ in range(3)]
+    alpha = np.zeros((height, width))
+    for layer in layers:
+        box = visible_box(layer)
+        if box is None:
+            continue
+        crop = layer[box]
+        a = crop[..., 3] / 255.0
+        keep = 1.0 - a
+        for c, plane in enumerate(premul):
+            plane[box] = (crop[..., c] / 255.0) * a + plane[box] * keep
+        alpha[box] = a + alpha[box] * keep
+    shown = alpha > 0
+    return [np.divide(p, alpha, out=np.zeros_like(p), where=shown) for p in premul], alpha
 
 
 def reconstruction_error(layers: Sequence[np.ndarray], target: np.ndarray) -> tuple[float, float]:
