@@ -19,7 +19,7 @@ from psd_tools import PSDImage
 
 from shared_data import POSTERS
 from strata.errors import InvalidInput, InvalidParameter, LimitExceeded, OutputError
-from strata.exporters import FORMATS, export_to_path, render
+from strata.exporters import FORMATS, export_to_path, render, render_all
 from strata.exporters import ora as ora_format
 from strata.exporters import pptx as pptx_format
 from strata.exporters.readers import read_stack
@@ -236,6 +236,29 @@ def test_psd_wider_than_the_spec_allows_is_a_clear_error():
     wide = LayerStack([Image.new("RGBA", (30001, 1), (1, 2, 3, 255))])
     with pytest.raises(InvalidParameter, match="at most 30000 pixels per side"):
         FORMATS["psd"].module.to_bytes(wide)
+
+
+def test_render_all_encodes_every_format_as_render_does(stack):
+    formats = [FORMATS[name] for name in ("png", "tiff", "psd", "zip", "ora", "pptx", "webp")]
+    files = render_all(stack, formats, {"webp": {"quality": 80}})
+    expected = {}
+    for fmt in formats:
+        expected.update(render(stack, fmt, **({"quality": 80} if fmt.name == "webp" else {})))
+    assert files.keys() == expected.keys()
+    # Byte for byte, except the archives' timestamps: read back, they are the same layers.
+    for name in ("layers.tiff", "layers.psd", "layer_00.png", "layer_03.webp"):
+        assert files[name] == expected[name]
+    assert read_stack_bytes(files["layers.zip"]) == read_stack_bytes(expected["layers.zip"])
+
+
+def test_render_all_raises_the_first_error():
+    wide = LayerStack([Image.new("RGBA", (30001, 1), (1, 2, 3, 255))])
+    with pytest.raises(InvalidParameter, match="at most 30000 pixels per side"):
+        render_all(wide, [FORMATS["tiff"], FORMATS["psd"], FORMATS["png"]])
+
+
+def read_stack_bytes(data: bytes) -> list[bytes]:
+    return [np.asarray(layer).tobytes() for layer in FORMATS["zip"].module.read(data).layers]
 
 
 def test_ora_structure_follows_the_spec(stack):

@@ -30,7 +30,7 @@ import typer
 from strata.engines import DEFAULT_ENGINE, check_request, get_engine
 from strata.engines.base import Engine, Progress
 from strata.errors import InternalError, InvalidInput, InvalidParameter, OutputError, StrataError
-from strata.exporters import Format, get_format, render
+from strata.exporters import Format, get_format, render_all
 from strata.imaging.decode import open_image
 
 #: Files taken from a folder given as an input (other files there are ignored).
@@ -343,9 +343,7 @@ def run_one(
         stack = runner.decompose(image, layers, {}, progress=progress)
         decomposed = time.perf_counter()
         progress(1.0, "writing files")
-        files: dict[str, bytes] = {}
-        for fmt in formats:
-            files.update(render(stack, fmt, **options.get(fmt.name, {})))
+        files = render_all(stack, formats, options)
         publish(files, job.target)
     except StrataError as exc:
         result.error = exc

@@ -18,7 +18,7 @@ import typer
 
 from strata.cli.decompose import parse_formats
 from strata.editing import apply_recipe, for_export, load_recipe
-from strata.exporters import FORMATS, render, write_files
+from strata.exporters import FORMATS, render_all, write_files
 from strata.library import open_layers
 
 
@@ -43,9 +43,7 @@ def edit(
     start = time.perf_counter()
     stack = apply_recipe(open_layers(source), steps)
     shown = for_export(stack)
-    files: dict[str, bytes] = {}
-    for fmt in chosen:
-        files.update(render(shown, fmt))
+    files = render_all(shown, chosen)
     files["composite.png"] = FORMATS["png"].module.layer_to_bytes(shown.composite())
     written = write_files(files, out)
     if not quiet:

@@ -50,7 +50,7 @@ class Fill:
         return cv2.merge(planes)
 
 
-def flat_image(colour: np.ndarray, height: int, width: int) -> np.ndarray:
+def flat_image(colour: np.ndarray | float, height: int, width: int) -> np.ndarray:
     """A float32 (height, width, 3) image of one colour (one row broadcast down: many times faster
     than broadcasting the colour over every pixel)."""
     row = np.broadcast_to(np.asarray(colour, np.float32), (width, 3)).copy()
