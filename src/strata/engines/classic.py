@@ -159,6 +159,7 @@ from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff, paste
 from strata.imaging.merge import WHOLE, carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
 from strata.imaging.peel import PeelContext, peel
+from strata.imaging.ringing import take_ringing
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
 from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
 from strata.layers import LayerStack
@@ -237,6 +238,8 @@ class ClassicEngine:
         run.start(0.6, "rasterise")
         stack = [rasterise(group, height, width, valid) for group in plan]
         make_disjoint(stack, carriers(plan, height, width))
+        if not background.textured:
+            take_ringing(stack, rgb, background.colour, valid)
 
         # 6. Complete the background under everything the element layers cover.
         run.start(0.75, "complete background")

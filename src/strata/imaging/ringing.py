@@ -1,0 +1,63 @@
+"""Faint ringing around elements on a flat or gradient page: given to the element it surrounds.
+
+A compressed image (JPEG) rings around every sharp edge: pixels up to a block away from a title or a
+card's rim differ from the page by a few levels, below the foreground threshold. Left in the page,
+they stay behind as a ghost outline when the element is moved or deleted. Each element layer takes
+the faint pixels within :data:`REACH` of its own pixels, at the smallest alpha that explains them over
+the page (:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and
+the exactness pass solves them as it solves rims. A pixel only an almost opaque colour explains (a
+speck lighter than a white page) stays in the page: in the layer it would show as a white speck
+wherever the element is moved.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from strata.imaging.alpha import min_alpha, unblend
+from strata.imaging.compose import visible_box
+from strata.imaging.fill import gather, max_diff
+
+#: How far ringing reaches past an edge: a JPEG block (8 pixels), less the edge's own.
+REACH = 7
+#: A pixel rings when it is this far from the page (max channel): visible as a ghost, and beyond the
+#: page model's own error on a lossless page.
+FAINT = 4 / 255
+#: Ringing that needs more opacity than this to be explained stays in the page.
+MAX_ALPHA = 0.6
+
+
+def take_ringing(
+    layers: list[np.ndarray], image: np.ndarray, page: np.ndarray, valid: np.ndarray | None
+) -> None:
+    """Give each uint8 RGBA element layer (``layers``, back to front, disjoint) the faint pixels around
+    it, in place. ``image`` is the float32 input, ``page`` the page model; ``valid`` the input's opaque
+    pixels (None: all), the only ones an element may hold."""
+    if not layers:
+        return
+    free = np.ones(image.shape[:2], bool) if valid is None else valid.copy()
+    for layer in layers:
+        free &= layer[..., 3] == 0
+    faint = free & (max_diff(image, page) >= FAINT)
+    kernel = np.ones((2 * REACH + 1, 2 * REACH + 1), np.uint8)
+    for layer in reversed(layers):  # the upper element takes what two could claim
+        box = visible_box(layer)
+        if box is None:
+            continue
+        rows, columns = (slice(max(0, s.start - REACH), s.stop + REACH) for s in box)
+        near = cv2.dilate((layer[rows, columns, 3] > 0).astype(np.uint8), kernel).astype(bool)
+        near &= faint[rows, columns]
+        if not near.any():
+            continue
+        crop_image, crop_page = image[rows, columns], page[rows, columns]
+        pixels, under = gather(crop_image, near), gather(crop_page, near)
+        alpha = min_alpha(pixels, under)
+        kept = alpha <= MAX_ALPHA
+        alpha8 = np.clip(np.ceil(alpha[kept] * 255.0), 1, 255)
+        colour = unblend(pixels[kept], under[kept], alpha8 / 255.0)
+        ys, xs = (axis[kept] for axis in np.nonzero(near))
+        view = layer[rows, columns]
+        view[ys, xs, :3] = np.clip(np.rint(colour * 255.0), 0, 255)
+        view[ys, xs, 3] = alpha8
+        faint[rows, columns][near] = False
