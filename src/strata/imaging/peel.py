@@ -325,10 +325,8 @@ def _complete_shape(
     owner[labels[holes]] = shapes[holes]
     letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
     size = np.bincount(labels.ravel(), minlength=count)
-    error, hole_labels = (
-        _mix_error(gather(image, holes), gather(under, holes), gather(colour, holes)),
-        labels[holes],
-    )
+    error = _mix_error(gather(image, holes), gather(under, holes), gather(colour, holes))
+    hole_labels = labels[holes]
     strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
     loose = np.bincount(hole_labels[error >= HOLE_TOL], minlength=count)
     tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]

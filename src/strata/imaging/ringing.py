@@ -5,9 +5,9 @@ card's rim differ from the page by a few levels, below the foreground threshold.
 they stay behind as a ghost outline when the element is moved or deleted. Each element layer takes
 the faint pixels within :data:`REACH` of its own pixels, at the smallest alpha that explains them over
 the page (:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and
-the exactness pass solves them as it solves rims. A pixel only an almost opaque colour explains (a
-speck lighter than a white page) stays in the page: in the layer it would show as a white speck
-wherever the element is moved.
+the exactness pass solves them as it solves rims. A pixel that only a mostly opaque colour explains
+(:data:`MAX_ALPHA`: a speck lighter than a near-white page) stays in the page: in the layer it would
+show as a white fleck wherever the element is moved.
 """
 
 from __future__ import annotations
@@ -50,8 +50,7 @@ def take_ringing(
         near &= faint[rows, columns]
         if not near.any():
             continue
-        crop_image, crop_page = image[rows, columns], page[rows, columns]
-        pixels, under = gather(crop_image, near), gather(crop_page, near)
+        pixels, under = gather(image[rows, columns], near), gather(page[rows, columns], near)
         alpha = min_alpha(pixels, under)
         kept = alpha <= MAX_ALPHA
         alpha8 = np.clip(np.ceil(alpha[kept] * 255.0), 1, 255)
