@@ -37,3 +37,35 @@ def test_reconstruction_error_of_exact_stack():
     layer[0, 0, 0] = 103
     max_err, _ = reconstruction_error([layer], off)
     assert max_err == 3
+
+
+def test_shown_and_visible_box_match_the_alpha_channel():
+    from strata.imaging.compose import shown, visible_box
+
+    rng = np.random.default_rng(5)
+    layer = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    layer[..., 3] = 0
+    layer[7:12, 20:33, 3] = rng.integers(0, 256, (5, 13), dtype=np.uint8)
+    layer[9, 25, 3] = 1
+    np.testing.assert_array_equal(shown(layer), layer[..., 3] > 0)
+    np.testing.assert_array_equal(shown(layer[:, 10:]), layer[:, 10:, 3] > 0)  # a crop: not contiguous
+    rows, columns = np.nonzero(layer[..., 3])
+    assert visible_box(layer) == (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+    assert visible_box(np.zeros((4, 4, 4), np.uint8)) is None
+
+
+def test_composite_of_a_decomposition_layout_equals_the_full_canvas_formula():
+    """Layers mostly transparent, one opaque at the bottom: what ``over`` skips off each layer's box
+    changes nothing (checked against the formula applied on the whole canvas)."""
+    rng = np.random.default_rng(6)
+    layers = [np.dstack([rng.integers(0, 256, (50, 60, 3)), np.full((50, 60), 255)]).astype(np.uint8)]
+    for top, left in ((5, 5), (20, 30), (40, 0)):
+        layer = np.zeros((50, 60, 4), np.uint8)
+        layer[top : top + 10, left : left + 20] = rng.integers(0, 256, (10, 20, 4))
+        layers.append(layer)
+    premul, alpha = np.zeros((50, 60, 3)), np.zeros((50, 60, 1))
+    for layer in layers:
+        rgba = layer / 255.0
+        premul = rgba[..., :3] * rgba[..., 3:] + premul * (1 - rgba[..., 3:])
+        alpha = rgba[..., 3:] + alpha * (1 - rgba[..., 3:])
+    np.testing.assert_array_equal(over(layers), np.concatenate([premul / alpha, alpha], axis=-1))

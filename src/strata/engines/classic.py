@@ -143,6 +143,7 @@ from strata.engines.base import (
 )
 from strata.errors import Cancelled
 from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
+from strata.imaging.compose import shown
 from strata.imaging.decode import open_image
 from strata.imaging.elements import (
     Element,
@@ -245,7 +246,7 @@ class ClassicEngine:
         run.start(0.75, "complete background")
         covered = np.zeros((height, width), bool)
         for layer in stack:
-            covered |= layer[..., 3] > 0
+            covered |= shown(layer)
         base = np.empty((height, width, 4), np.uint8)
         base[..., :3] = quantise(complete_background(rgb, background, covered))
         base[..., 3] = 255
@@ -259,7 +260,7 @@ class ClassicEngine:
         run.start(0.95, "finish")
         for layer in stack[1:]:
             pixels = layer.view(np.uint32)[..., 0]  # RGBA as one word: one pass, not three strided ones
-            np.multiply(pixels, layer[..., 3] > 0, out=pixels, casting="unsafe")
+            np.multiply(pixels, shown(layer), out=pixels, casting="unsafe")
         counters: Counter[str] = Counter()
         names = ["background"] + [layer_name(group, counters) for group in plan]
         run.start(1.0, "done")

@@ -26,10 +26,21 @@ def over_uint8(layers: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8) for p in (*colour, alpha)], axis=-1)
 
 
+def shown(layer: np.ndarray) -> np.ndarray:
+    """Where a uint8 RGBA ``layer`` (H, W, 4) has alpha > 0.
+
+    A contiguous layer is read as little-endian 32-bit words, whose top byte is alpha: several times
+    faster than the strided alpha channel.
+    """
+    if layer.flags.c_contiguous and layer.dtype == np.uint8 and layer.shape[-1] == 4:
+        return layer.view("<u4")[..., 0] > 0x00FFFFFF
+    return layer[..., 3] > 0
+
+
 def visible_box(layer: np.ndarray) -> tuple[slice, slice] | None:
     """The rows and columns of an RGBA ``layer`` that hold its pixels with alpha > 0, or None."""
-    shown = layer[..., 3] > 0
-    rows, columns = np.flatnonzero(shown.any(axis=1)), np.flatnonzero(shown.any(axis=0))
+    visible = shown(layer)
+    rows, columns = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
     if not rows.size:
         return None
     return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)

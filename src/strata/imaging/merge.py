@@ -42,6 +42,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from strata.imaging.compose import shown
 from strata.imaging.elements import (
     KINDS,
     OVERHANG,
@@ -435,10 +436,10 @@ def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None
     """
     if not layers:
         return
-    taken = layers[-1][..., 3] > 0
+    taken = shown(layers[-1])
     for index in range(len(layers) - 2, -1, -1):
         layer = layers[index]
-        mine = layer[..., 3] > 0
+        mine = shown(layer)
         kept = None if keep is None else keep[index]
         lost = taken if kept is None else taken & ~kept
         np.putmask(layer[..., 3], lost, 0)

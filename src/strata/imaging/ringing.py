@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.alpha import min_alpha, unblend
-from strata.imaging.compose import visible_box
+from strata.imaging.compose import shown
 from strata.imaging.fill import gather, max_diff
 
 #: How far ringing reaches past an edge: a JPEG block (8 pixels), less the edge's own.
@@ -36,18 +36,21 @@ def take_ringing(
     pixels (None: all), the only ones an element may hold."""
     if not layers:
         return
+    visible = [shown(layer) for layer in layers]
     free = np.ones(image.shape[:2], bool) if valid is None else valid.copy()
-    for layer in layers:
-        free &= layer[..., 3] == 0
+    for mask in visible:
+        free &= ~mask
     faint = free & (max_diff(image, page) >= FAINT)
     kernel = np.ones((2 * REACH + 1, 2 * REACH + 1), np.uint8)
-    for layer in reversed(layers):  # the upper element takes what two could claim
-        box = visible_box(layer)
-        if box is None:
+    for layer, mask in zip(
+        reversed(layers), reversed(visible), strict=True
+    ):  # the upper takes what two could
+        left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+        rows = slice(max(0, top - REACH), top + height + REACH)
+        columns = slice(max(0, left - REACH), left + width + REACH)
+        if not width or not faint[rows, columns].any():
             continue
-        rows, columns = (slice(max(0, s.start - REACH), s.stop + REACH) for s in box)
-        near = cv2.dilate((layer[rows, columns, 3] > 0).astype(np.uint8), kernel).astype(bool)
-        near &= faint[rows, columns]
+        near = cv2.dilate(mask[rows, columns].view(np.uint8), kernel).astype(bool) & faint[rows, columns]
         if not near.any():
             continue
         pixels, under = gather(image[rows, columns], near), gather(page[rows, columns], near)
