@@ -624,8 +624,12 @@ def test_a_stroked_title_in_a_jpeg_is_one_text_layer_with_open_counters(quality:
         title = alpha[owner - 1]
         if quality >= 85:
             assert title[counters].mean() < 0.35 and (title[counters] > 0.9).mean() < 0.1, "counters filled"
+        # The faint ringing around it is in its layer at soft opacity (strata.imaging.ringing), not as
+        # opaque blobs: few of its pixels are more than half opaque.
         ring = ndimage.binary_dilation(lettering, iterations=4) & ~ndimage.binary_dilation(filled)
-        assert title[ring].mean() < 0.15, "the ringing around it is opaque"
+        assert title[ring].mean() < 0.2 and (title[ring] > 0.5).mean() < 0.1, (
+            "the ringing around it is opaque"
+        )
         assert_exact(stack, jpeg)
 
 

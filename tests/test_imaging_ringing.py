@@ -77,4 +77,4 @@ def test_a_jpeg_title_leaves_a_cleaner_page(monkeypatch) -> None:
     cleaned = ghost()
     monkeypatch.setattr(classic, "take_ringing", lambda *args: None)
     left = ghost()
-    assert left > 1000 and cleaned <= left / 10, (cleaned, left)
+    assert left > 1000 and cleaned <= left / 3, (cleaned, left)

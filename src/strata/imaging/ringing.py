@@ -3,7 +3,8 @@
 A compressed image (JPEG) rings around every sharp edge: pixels up to a block away from a title or a
 card's rim differ from the page by a few levels, below the foreground threshold. Left in the page,
 they stay behind as a ghost outline when the element is moved or deleted. Each element layer takes
-the faint pixels within :data:`REACH` of its own pixels, at the smallest alpha that explains them over
+the faint pixels within :data:`REACH` of its own pixels, except in its holes (a letter's counter shows
+the page wherever the letter goes), at the smallest alpha that explains them over
 the page (:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and
 the exactness pass solves them as it solves rims. A pixel that only a mostly opaque colour explains
 (:data:`MAX_ALPHA`: a speck lighter than a near-white page) stays in the page: in the layer it would
@@ -17,6 +18,7 @@ import numpy as np
 
 from strata.imaging.alpha import min_alpha, unblend
 from strata.imaging.compose import shown
+from strata.imaging.elements import fill_holes
 from strata.imaging.fill import gather, max_diff
 
 #: How far ringing reaches past an edge: a JPEG block (8 pixels), less the edge's own.
@@ -25,7 +27,7 @@ REACH = 7
 #: page model's own error on a lossless page.
 FAINT = 4 / 255
 #: Ringing that needs more opacity than this to be explained stays in the page.
-MAX_ALPHA = 0.6
+MAX_ALPHA = 0.35
 
 
 def take_ringing(
@@ -50,7 +52,9 @@ def take_ringing(
         columns = slice(max(0, left - REACH), left + width + REACH)
         if not width or not faint[rows, columns].any():
             continue
-        near = cv2.dilate(mask[rows, columns].view(np.uint8), kernel).astype(bool) & faint[rows, columns]
+        # Not in its holes: a letter's counter shows the page, wherever the letter is moved.
+        own = mask[rows, columns]
+        near = cv2.dilate(own.view(np.uint8), kernel).astype(bool) & faint[rows, columns] & ~fill_holes(own)
         if not near.any():
             continue
         pixels, under = gather(image[rows, columns], near), gather(page[rows, columns], near)
