@@ -280,7 +280,8 @@ def _find_elements(
     side = min(max(height, width), MAX_ASPECT * min(height, width))
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
-    foreground = max_diff(rgb, background.colour) > tol
+    contrast = max_diff(rgb, background.colour)
+    foreground = contrast > tol
     lines = np.zeros(foreground.shape, np.int32)
     if textured:
         kernel = max(3, round(0.01 * side)) | 1
@@ -292,7 +293,7 @@ def _find_elements(
         foreground &= valid
         lines *= valid
     min_area = max(6, round(height * width * 4e-6)) * (4 if textured else 1)
-    shadows = [] if textured else find_shadows(rgb, background.colour, foreground, valid, min_area)
+    shadows = [] if textured else find_shadows(rgb, background.colour, foreground, valid, min_area, contrast)
     page, foreground = shade(background.colour, foreground, shadows)
     ctx = PeelContext(
         image=rgb,

@@ -6,7 +6,7 @@ they stay behind as a ghost outline when the element is moved or deleted. Each e
 the faint pixels within :data:`REACH` of its own pixels, except in its holes (a letter's counter shows
 the page wherever the letter goes), at the smallest alpha that explains them over
 the page (:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and
-the exactness pass solves them as it solves rims. A pixel that only a mostly opaque colour explains
+the exactness pass solves their colour as it solves rims. A pixel that only a mostly opaque colour explains
 (:data:`MAX_ALPHA`: a speck lighter than a near-white page) stays in the page: in the layer it would
 show as a white fleck wherever the element is moved.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from strata.imaging.alpha import min_alpha, unblend
+from strata.imaging.alpha import min_alpha
 from strata.imaging.compose import shown
 from strata.imaging.elements import fill_holes
 from strata.imaging.fill import gather, max_diff
@@ -60,10 +60,7 @@ def take_ringing(
         pixels, under = gather(image[rows, columns], near), gather(page[rows, columns], near)
         alpha = min_alpha(pixels, under)
         kept = alpha <= MAX_ALPHA
-        alpha8 = np.clip(np.ceil(alpha[kept] * 255.0), 1, 255)
-        colour = unblend(pixels[kept], under[kept], alpha8 / 255.0)
+        # The opacity only: the exactness pass solves the colour of these top-most pixels.
         ys, xs = (axis[kept] for axis in np.nonzero(near))
-        view = layer[rows, columns]
-        view[ys, xs, :3] = np.clip(np.rint(colour * 255.0), 0, 255)
-        view[ys, xs, 3] = alpha8
+        layer[rows, columns][ys, xs, 3] = np.clip(np.ceil(alpha[kept] * 255.0), 1, 255)
         faint[rows, columns][near] = False

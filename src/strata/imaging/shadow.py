@@ -61,7 +61,12 @@ BODY, BODY_SPREAD, BODY_SIDE = 4 / 255, 3 / 255, 9
 
 
 def find_shadows(
-    image: np.ndarray, page: np.ndarray, foreground: np.ndarray, valid: np.ndarray | None, min_area: int
+    image: np.ndarray,
+    page: np.ndarray,
+    foreground: np.ndarray,
+    valid: np.ndarray | None,
+    min_area: int,
+    contrast: np.ndarray | None = None,
 ) -> list[Element]:
     """Soft shadows and glows on the page, each next to the foreground that casts it.
 
@@ -72,14 +77,17 @@ def find_shadows(
     A piece of a shadow cut off by its caster (a glow in a letter's counter) need not fade into the
     page: it is taken when it unmixes to the colour of a shadow that does, no more opaque than that
     shadow (a dark letter lying on a dark shadow unmixes to about its colour, at a higher opacity).
+    ``contrast`` is ``max_diff(image, page)`` where the caller has it already.
     """
+    if contrast is None:
+        contrast = max_diff(image, page)
     alpha = min_alpha(image, page)
     smoothed = cv2.blur(image, (5, 5))
     # A flat card only a little darker than the page is smooth too: left in, it would join its own
     # shadow (and, on a gradient page, the page's banding) into one component of no one colour.
     # A letter lying on its own shadow unmixes to about the shadow's colour: it is a ridge above it.
     steps = _steps(alpha)
-    smooth = (steps <= SLOPE) & ~_bodies(smoothed, max_diff(image, page))
+    smooth = (steps <= SLOPE) & ~_bodies(smoothed, contrast)
     below = image <= page + FAINT
     darker = below[..., 0] & below[..., 1] & below[..., 2]
     ridges = _ridges(alpha, steps)
@@ -270,7 +278,7 @@ def _candidate(
     if not solid.any():
         return None
     colour = np.median(gather(colours, solid), axis=0)
-    same = channel_max(np.abs(colours - colour)) <= COLOUR_TOL
+    same = max_diff(colours, colour) <= COLOUR_TOL
     if same[solid].mean() < COLOUR_SHARE:
         return None
     ring = cv2.dilate(component.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~component
