@@ -108,13 +108,19 @@ def channel_max(values: np.ndarray) -> np.ndarray:
 
 def dominant_colour(pixels: np.ndarray) -> np.ndarray:
     """Centre of the most frequent 5-bit-per-channel colour bin of (n, 3) float pixels."""
-    return _dominant(pixels, _bins(pixels))
+    return _dominant(pixels, colour_bins(pixels))
 
 
-def dominant_seeds(image: np.ndarray, regions: tuple[np.ndarray, ...], tol: float) -> list[np.ndarray]:
+def dominant_seeds(
+    image: np.ndarray, regions: tuple[np.ndarray, ...], tol: float, bins: np.ndarray | None = None
+) -> list[np.ndarray]:
     """The dominant colour of each non-empty region of ``image``; a later one only when it differs from
-    the first by at least ``tol`` (a fill is fitted from each, and the fits compared)."""
-    bins = _bins(image)  # once for the box: cheaper than gathering each region's pixels first
+    the first by at least ``tol`` (a fill is fitted from each, and the fits compared).
+
+    ``bins``: the image's :func:`colour_bins`, when known (a crop of the canvas's).
+    """
+    if bins is None:
+        bins = colour_bins(image)  # once for the box: cheaper than gathering each region's pixels first
     seeds: list[np.ndarray] = []
     for region in regions:
         if region.any():
@@ -124,7 +130,7 @@ def dominant_seeds(image: np.ndarray, regions: tuple[np.ndarray, ...], tol: floa
     return seeds
 
 
-def _bins(pixels: np.ndarray) -> np.ndarray:
+def colour_bins(pixels: np.ndarray) -> np.ndarray:
     """Each pixel's 5-bit-per-channel colour bin, as one integer."""
     q = np.clip((pixels * 31.0 + 0.5).astype(np.int32), 0, 31)
     return (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
@@ -159,18 +165,20 @@ def fit_fill(
     """
     h, w = mask.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
-    sub, sub_mask = image[::step, ::step], mask[::step, ::step]
-    terms = _sample_terms(h, w, step, degree)
+    # The rounds look only at the sampled pixels of the mask (rows of terms and of colours).
+    sampled = mask[::step, ::step]
+    terms = gather(_sample_terms(h, w, step, degree), sampled)
+    values = gather(image[::step, ::step], sampled)
     coef = np.vstack([seed[None, :], np.zeros((_n_terms(degree) - 1, 3))])
-    inliers = sub_mask & (max_diff(sub, seed) < tol)
+    inliers = max_diff(values, seed) < tol
     for d, count in [(degree, rounds)] if degree < 2 else [(1, linear_rounds), (degree, rounds)]:
         n = _n_terms(d)
         for _ in range(count):
             if inliers.sum() < 4 * n:
                 break
-            found = _least_squares(gather(terms, inliers)[:, :n], gather(sub, inliers).astype(np.float64))
+            found = _least_squares(gather(terms, inliers)[:, :n], gather(values, inliers).astype(np.float64))
             coef = np.vstack([found, np.zeros((_n_terms(degree) - n, 3))])
-            before, inliers = inliers, sub_mask & (max_diff(sub, (terms @ coef).astype(np.float32)) < tol)
+            before, inliers = inliers, max_diff(values, (terms @ coef).astype(np.float32)) < tol
             if np.array_equal(before, inliers):
                 break
     colour = Fill(coef, degree, h, w).render()

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -43,7 +44,16 @@ from strata.imaging.elements import (
     component_groups,
     fill_holes,
 )
-from strata.imaging.fill import dominant_colour, dominant_seeds, fit_fill, flat_image, gather, max_diff, paste
+from strata.imaging.fill import (
+    colour_bins,
+    dominant_colour,
+    dominant_seeds,
+    fit_fill,
+    flat_image,
+    gather,
+    max_diff,
+    paste,
+)
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -92,6 +102,11 @@ class PeelContext:
     should_cancel: Callable[[], bool] | None = None
     elements: list[Element] = field(default_factory=list)
     roots: int = 0
+
+    @cached_property
+    def bins(self) -> np.ndarray:
+        """The canvas's :func:`~strata.imaging.fill.colour_bins`, cropped by each group's fill search."""
+        return colour_bins(self.image)
 
 
 def peel(ctx: PeelContext, mask: np.ndarray, under: np.ndarray, depth: int = 1) -> None:
@@ -174,7 +189,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
         colour = flat_image(dominant_colour(gather(image, group)), h, w)
         ctx.elements.append(Element(top, left, group.astype(np.float32), colour, depth, "shape", root))
         return
-    fill = _flat_fill(image, group, under)
+    fill = _flat_fill(image, group, under, ctx.bins[top : top + h, left : left + w])
     if fill is None:
         sibling_root = None if depth == 1 else root
         parts = _complex_element(ctx, image, under, group, (top, left), depth, root, task.reach)
@@ -209,7 +224,7 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
 
 
 def _flat_fill(
-    image: np.ndarray, group: np.ndarray, under: np.ndarray
+    image: np.ndarray, group: np.ndarray, under: np.ndarray, bins: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(fill colour over the box, pixels that carry it), or None when no fill explains the group.
 
@@ -226,7 +241,7 @@ def _flat_fill(
     degree = 2 if min(group.shape) >= 48 else 0
     fits = [
         fit_fill(image, group, seed, SHAPE_TOL, degree)
-        for seed in dominant_seeds(image, (group, strong), SHAPE_TOL)
+        for seed in dominant_seeds(image, (group, strong), SHAPE_TOL, bins)
     ]
     for colour, solid in sorted(fits, key=lambda fit: -int(fit[1].sum())):
         if _explains(image, under, group, colour, solid):
