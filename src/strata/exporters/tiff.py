@@ -8,13 +8,13 @@ the layer name in its PageName tag.
 from __future__ import annotations
 
 import io
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from zlib_ng import zlib_ng
 
 from strata.errors import InvalidInput, LimitExceeded
 from strata.exporters import clean_name
@@ -23,6 +23,9 @@ from strata.layers import LayerStack
 
 _PAGE_NAME = 285
 _ROWS = 32  # rows per strip: 64 KB of a 512-pixel-wide page
+#: Pages smaller than this (bytes) are deflated on the calling thread: zlib-ng deflates a 0.26 MP
+#: page in about a millisecond, less than handing its strips to other threads costs.
+_THREADED = 2 << 20
 
 
 def to_bytes(
@@ -30,11 +33,12 @@ def to_bytes(
 ) -> bytes:
     """Encode ``stack`` as a multi-page TIFF; ``compression`` is "zlib" (deflate) or "none".
 
-    Pages are stored in strips of :data:`_ROWS` rows, deflated here: a strip with nothing in it (a
-    layer is mostly transparent) is deflated once per page, and ``workers`` > 1 deflates the other
-    strips on that many threads (zlib releases the GIL). ``level`` (1-9, default: zlib's own, 6)
-    trades deflate time for size, never pixels: the server uses 1, several times faster for some
-    15 % more bytes. The file stays a baseline TIFF.
+    Pages are stored in strips of :data:`_ROWS` rows, deflated here with zlib-ng (a standard zlib
+    stream, made 2-4x faster than zlib's): a strip with nothing in it (a layer is mostly
+    transparent) is deflated once per page, and ``workers`` > 1 deflates the other strips of a large
+    page on that many threads (zlib-ng releases the GIL). ``level`` (1-9, default 6) trades deflate
+    time for size, never pixels: the server uses 1, twice as fast as 6 for some 30 % more bytes on
+    photo-like layers. The file stays a baseline TIFF.
     """
     import tifffile
 
@@ -68,14 +72,15 @@ def _deflated_strips(pixels: np.ndarray, level: int, pool: Executor) -> Iterator
 
     def deflate(top: int) -> bytes | None:
         strip = pixels[top : top + _ROWS]
-        return zlib.compress(strip.tobytes(), level) if strip.any() else None
+        return zlib_ng.compress(strip.tobytes(), level) if strip.any() else None
 
     empty: dict[int, bytes] = {}  # rows -> the deflated empty strip of that height
-    for top, deflated in zip(tops, pool.map(deflate, tops), strict=True):
+    strips = pool.map(deflate, tops) if pixels.nbytes >= _THREADED else map(deflate, tops)
+    for top, deflated in zip(tops, strips, strict=True):
         if deflated is None:
             rows = min(_ROWS, pixels.shape[0] - top)
             if rows not in empty:
-                empty[rows] = zlib.compress(bytes(rows * pixels[0].nbytes), level)
+                empty[rows] = zlib_ng.compress(bytes(rows * pixels[0].nbytes), level)
             deflated = empty[rows]
         yield deflated
 
