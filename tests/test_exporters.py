@@ -223,9 +223,28 @@ def test_psd_read_back_by_psd_tools(stack):
         if psd_layer.bbox != (0, 0, 0, 0):
             canvas.paste(psd_layer.topil(), psd_layer.bbox[:2])
         assert_layers_equal(layer, canvas)
-    # The merged image (what non-layered viewers show) is the composite, to rounding.
-    merged = np.asarray(document.topil().convert("RGB")).astype(int)
-    assert np.abs(merged - np.asarray(stack.composite().convert("RGB")).astype(int)).max() <= 2
+
+
+@pytest.mark.parametrize("opaque", [True, False])
+def test_psd_merged_image_is_the_composite_with_its_alpha(stack, opaque):
+    """What viewers without layers show: the stack's composite, transparency included, and what
+    psd-tools itself renders from the layers, to rounding."""
+    if not opaque:  # without the background, the composite is partly transparent
+        stack = LayerStack(stack.layers[1:], names=stack.names[1:])
+    document = PSDImage.open(io.BytesIO(FORMATS["psd"].module.to_bytes(stack)))
+    merged = np.rint(document.numpy() * 255).astype(int)  # the stored merged image
+    expected = np.asarray(stack.composite()).astype(int)
+    alpha = expected[..., 3]
+    assert (alpha < 255).any() != opaque
+    assert np.array_equal(merged[..., 3], alpha)
+    assert np.array_equal(merged[alpha == 255], expected[alpha == 255])
+    # PSD stores a transparent merged image matted over white in 8 bits: its colour comes back
+    # within one level once multiplied by the alpha.
+    error = np.abs(merged[..., :3] - expected[..., :3]) * alpha[..., None] / 255
+    assert error.max() <= 1
+    rendered = np.asarray(document.composite(force=True)).astype(int)
+    shown = alpha > 0  # psd-tools leaves the colour of transparent pixels its own
+    assert np.abs(rendered[shown] - expected[shown]).max() <= 2
 
 
 def test_psd_layers_are_cropped_to_their_pixels(stack):

@@ -1,8 +1,8 @@
 """Photoshop PSD via psd-tools: one named pixel layer per stack layer, back to front.
 
 Each layer is cropped to its visible pixels and placed at its offset, as Photoshop itself stores
-layers, so the pixels read back exactly. psd-tools renders the merged composite that viewers without
-layer support (and thumbnails) show.
+layers, so the pixels read back exactly. The merged image that viewers without layer support (and
+thumbnails) show is the stack's own composite, with its alpha.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 
+import numpy as np
 from PIL import Image
 
 from strata.errors import InvalidInput, InvalidParameter, LimitExceeded
@@ -26,6 +27,7 @@ MAX_SIDE = 30000
 def to_bytes(stack: LayerStack) -> bytes:
     """Encode ``stack`` as an 8-bit RGB PSD with transparency, one pixel layer per layer."""
     from psd_tools import PSDImage
+    from psd_tools.api import numpy_io
     from psd_tools.api.layers import PixelLayer
 
     if max(stack.size) > MAX_SIDE:
@@ -35,8 +37,10 @@ def to_bytes(stack: LayerStack) -> bytes:
             "choose tiff, ora or zip",
             parameter="format",
         )
-    # psd-tools renders the merged image from the layers on save, so the document starts empty.
     document = PSDImage.new("RGBA", stack.size, color=(0, 0, 0, 0))
+    # The merged image's alpha channel holds its transparency (the layer count is written negative,
+    # as the PSD specification says); psd-tools otherwise writes an opaque merged image.
+    document._merged_alpha = True
     for layer, name, box in zip(stack.layers, stack.names, stack.bounding_boxes(), strict=True):
         # An empty layer is stored with an empty bounding box, like Photoshop's own empty layers.
         pixels = layer.crop(box) if box else Image.new("RGBA", (0, 0))
@@ -45,6 +49,15 @@ def to_bytes(stack: LayerStack) -> bytes:
         # The name setter writes the Unicode name block and a MacRoman-safe Pascal name; a Pascal
         # string holds at most 255 bytes, so longer names are cut.
         placed.name = clean_name(name)[:MAX_NAME]
+    # The merged image: psd-tools would render it from the layers on save (most of the export's
+    # time, in floating point); the stack's exact 8-bit composite is set instead. psd-tools has no
+    # public setter for it: these are the calls its own save makes (psd-tools is pinned).
+    merged = np.asarray(stack.composite(), np.float32) / 255.0
+    record = document._record
+    record.image_data.set_data(
+        numpy_io.encode_image_data(document, merged[..., :3], merged[..., 3:]), record.header
+    )
+    document._updated = False  # nothing left for save to re-render
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
