@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strata.imaging.fill import Fill, dominant_colour, dominant_seeds, fit_fill, flat_image, gather, paste
+from strata.imaging.fill import (
+    Fill,
+    colour_bins,
+    dominant_colour,
+    dominant_seeds,
+    fit_fill,
+    flat_image,
+    gather,
+    max_diff,
+    paste,
+)
 
 
 def _reference(fill: Fill, height: int, width: int) -> np.ndarray:
@@ -59,6 +69,13 @@ def test_dominant_seeds_per_region_and_only_distinct_ones() -> None:
     np.testing.assert_array_equal(seeds[1], dominant_colour(image[right]))
     # A second region whose colour is the first's adds no seed; an empty one is skipped.
     assert len(dominant_seeds(image, (left, left & ~left, left[:, ::-1] & left), tol=0.1)) == 1
+    # The bins of a crop may be given as the crop of the whole image's (the peel bins the canvas once).
+    crop = (slice(5, 35), slice(20, 45))
+    regions = (left[crop], right[crop])
+    given = dominant_seeds(image[crop], regions, 0.1, colour_bins(image)[crop])
+    assert len(given) == 2
+    for seed, expected in zip(given, dominant_seeds(image[crop], regions, 0.1), strict=True):
+        np.testing.assert_array_equal(seed, expected)
 
 
 def test_fit_fill_recovers_a_gradient_and_its_pixels() -> None:
@@ -66,9 +83,21 @@ def test_fit_fill_recovers_a_gradient_and_its_pixels() -> None:
     image = fill.render()
     image[20:30, 30:50] = [1.0, 0.0, 1.0]  # an element on it
     mask = np.ones((60, 80), bool)
-    colour, inliers = fit_fill(image, mask, image[0, 0], tol=0.05, degree=1)
+    colour, inliers, distance = fit_fill(image, mask, image[0, 0], tol=0.05, degree=1)
     np.testing.assert_allclose(colour, fill.render(), atol=1e-4)
     assert not inliers[20:30, 30:50].any() and inliers.sum() == 60 * 80 - 200
+    np.testing.assert_array_equal(distance, max_diff(image, colour))
+
+
+def test_fit_fill_looks_only_at_the_mask_and_extends_the_fill_over_the_box() -> None:
+    fill = Fill(np.array([[0.5, 0.4, 0.3], [0.2, 0.0, -0.1], [0.0, 0.1, 0.05]]), 1, 60, 80)
+    image = fill.render()
+    image[:, 50:] = [0.0, 1.0, 0.0]  # another element, outside the mask
+    mask = np.zeros((60, 80), bool)
+    mask[5:55, 3:45] = True
+    colour, inliers, _ = fit_fill(image, mask, image[30, 20], tol=0.05, degree=1)
+    np.testing.assert_allclose(colour, fill.render(), atol=1e-4)  # beyond the mask too
+    np.testing.assert_array_equal(inliers, mask)
 
 
 def test_gather_is_boolean_indexing() -> None:

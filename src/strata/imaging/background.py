@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from strata.imaging.fill import dominant_seeds, fit_fill, max_diff, paste
+from strata.imaging.fill import Fit, dominant_seeds, fit_fill, paste
 
 #: Pixels within this max-channel distance of the model count as background.
 TOL = 0.045
@@ -82,19 +82,17 @@ def _fit(small: np.ndarray, valid: np.ndarray, seed: np.ndarray, border: np.ndar
     # the seed's band), linearly first: grown until it stops growing, it is the page where it fits
     # tightly. A textured page grown that far is explained loosely; it gets the few rounds that a
     # smooth model of part of it is allowed.
-    model, inliers = fit_fill(small, valid, seed, TOL, degree=2, rounds=_GROWN, linear_rounds=_GROWN)
-    grown = _measure(small, valid, border, model, inliers)
+    grown = _measure(valid, border, fit_fill(small, valid, seed, TOL, 2, rounds=_GROWN, linear_rounds=_GROWN))
     if grown.spread <= _TIGHT:
         return grown
-    return _measure(small, valid, border, *fit_fill(small, valid, seed, TOL, degree=2))
+    return _measure(valid, border, fit_fill(small, valid, seed, TOL, degree=2))
 
 
-def _measure(
-    small: np.ndarray, valid: np.ndarray, border: np.ndarray, model: np.ndarray, inliers: np.ndarray
-) -> _Fit:
-    residual = max_diff(small, model)[inliers]
+def _measure(valid: np.ndarray, border: np.ndarray, fit: Fit) -> _Fit:
+    inliers = fit.solid
+    residual = fit.distance[inliers]
     return _Fit(
-        model,
+        fit.colour,
         float(inliers.sum()) / max(1, int(valid.sum())),
         float(np.percentile(residual, 95)) if residual.size else 1.0,
         float((inliers & border).sum()) / max(1, int(border.sum())),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -146,6 +147,14 @@ def _dominant(pixels: np.ndarray, bins: np.ndarray, region: np.ndarray | None = 
     return np.array([best >> 10, (best >> 5) & 31, best & 31], np.float32) / 31.0
 
 
+class Fit(NamedTuple):
+    """A fill fitted over a box (see :func:`fit_fill`)."""
+
+    colour: np.ndarray  # float32 (h, w, 3)
+    solid: np.ndarray  # the mask's pixels within the tolerance of it
+    distance: np.ndarray  # every pixel's max-channel distance to it
+
+
 def fit_fill(
     image: np.ndarray,
     mask: np.ndarray,
@@ -154,14 +163,14 @@ def fit_fill(
     degree: int,
     rounds: int = 3,
     linear_rounds: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Fit:
     """Fit a fill to the pixels of ``mask`` near ``seed``, re-selecting inliers against the model.
 
-    Returns the fill rendered over the box (float32 (h, w, 3)) and its inlier mask (pixels of ``mask``
-    within ``tol`` of it). The rounds run on a regular subsample of the box: a smooth model needs no
-    more. A quadratic starts from ``linear_rounds`` rounds of a linear fit: fitted to the seed's few
-    pixels it would extrapolate wildly and capture neighbouring elements. A degree's rounds end early
-    once its inliers stop changing.
+    Returns the fill rendered over the box, its inlier mask (pixels of ``mask`` within ``tol`` of it)
+    and every pixel's distance to it. The rounds run on a regular subsample of the box: a smooth
+    model needs no more. A quadratic starts from ``linear_rounds`` rounds of a linear fit: fitted to
+    the seed's few pixels it would extrapolate wildly and capture neighbouring elements. A degree's
+    rounds end early once its inliers stop changing.
     """
     h, w = mask.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
@@ -182,7 +191,8 @@ def fit_fill(
             if np.array_equal(before, inliers):
                 break
     colour = Fill(coef, degree, h, w).render()
-    return colour, mask & (max_diff(image, colour) < tol)
+    distance = max_diff(image, colour)
+    return Fit(colour, mask & (distance < tol), distance)
 
 
 @lru_cache(maxsize=4)

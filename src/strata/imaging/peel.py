@@ -45,6 +45,7 @@ from strata.imaging.elements import (
     fill_holes,
 )
 from strata.imaging.fill import (
+    Fit,
     colour_bins,
     dominant_colour,
     dominant_seeds,
@@ -199,11 +200,10 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
             reach = hidden if hidden.any() else None
             queue.append(_Task(part, under, top, left, level, task.level + 1, sibling_root, reach))
         return
-    colour, solid = fill
+    colour, solid, distance = fill
     reach = group if task.reach is None else group | task.reach
     # The page may show the shape's own colour along a band (a card on a gradient page): those pixels
     # are no foreground, but the shape's box may take them.
-    distance = max_diff(image, colour)
     matching = distance < SHAPE_TOL
     shape = _complete_shape(image, under, colour, solid, reach | matching, ctx.image.shape[0])
     alpha = _shape_alpha(image, under, colour, shape, group)
@@ -223,10 +223,8 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     queue.append(_Task(siblings, under, top, left, depth, task.level + 1, sibling_root, hidden))
 
 
-def _flat_fill(
-    image: np.ndarray, group: np.ndarray, under: np.ndarray, bins: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(fill colour over the box, pixels that carry it), or None when no fill explains the group.
+def _flat_fill(image: np.ndarray, group: np.ndarray, under: np.ndarray, bins: np.ndarray) -> Fit | None:
+    """The fill that explains the group, or None when none does.
 
     Two seeds are tried: the group's dominant colour (a card) and the dominant colour of its
     high-contrast pixels (thin text, whose anti-aliased rim outnumbers its solid core). The fill that
@@ -243,10 +241,10 @@ def _flat_fill(
         fit_fill(image, group, seed, SHAPE_TOL, degree)
         for seed in dominant_seeds(image, (group, strong), SHAPE_TOL, bins)
     ]
-    for colour, solid in sorted(fits, key=lambda fit: -int(fit[1].sum())):
-        if _explains(image, under, group, colour, solid):
-            return _larger_fill(image, under, group, (colour, solid), degree)
-        if (max_diff(gather(colour, group), gather(under, group)) < NOISY_TOL).mean() <= 0.5:
+    for fit in sorted(fits, key=lambda fit: -int(fit.solid.sum())):
+        if _explains(image, under, group, fit.colour, fit.solid):
+            return _larger_fill(image, under, group, fit, degree)
+        if (max_diff(gather(fit.colour, group), gather(under, group)) < NOISY_TOL).mean() <= 0.5:
             break
     return None
 
@@ -255,25 +253,27 @@ def _larger_fill(
     image: np.ndarray,
     under: np.ndarray,
     group: np.ndarray,
-    fit: tuple[np.ndarray, np.ndarray],
+    fit: Fit,
     degree: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Fit:
     """``fit``, or the fill of the group's other colour where that carries more of a flat group and
     surrounds ``fit``'s pixels: the card under a photo or a shape.
 
     Compression noise spreads a light card's pixels over more colour bins than a saturated shape's
     lying on it, so the most frequent colour can be the upper element's.
     """
-    if 2 * fit[1].sum() >= group.sum():
+    if 2 * fit.solid.sum() >= group.sum():
         return fit  # no other colour can carry more
-    other = group & (max_diff(image, fit[0]) >= NOISY_TOL)
+    other = group & (fit.distance >= NOISY_TOL)
     if not other.any():
         return fit
     alternative = fit_fill(image, group, dominant_colour(gather(image, other)), SHAPE_TOL, degree)
-    if alternative[1].sum() <= fit[1].sum() or not _explains(image, under, group, *alternative):
+    if alternative.solid.sum() <= fit.solid.sum() or not _explains(
+        image, under, group, alternative.colour, alternative.solid
+    ):
         return fit
-    outside = np.count_nonzero(fit[1] & ~fill_holes(alternative[1]))
-    return alternative if outside <= (1 - SURROUND) * fit[1].sum() else fit
+    outside = np.count_nonzero(fit.solid & ~fill_holes(alternative.solid))
+    return alternative if outside <= (1 - SURROUND) * fit.solid.sum() else fit
 
 
 def _explains(
@@ -658,7 +658,7 @@ def _compact_flat_part(image: np.ndarray, group: np.ndarray, taken: np.ndarray) 
     if group.sum() < 2000:
         return none
     fill = dominant_colour(gather(image, group))
-    _, solid = fit_fill(image, group, fill, SHAPE_TOL, degree=0)
+    solid = fit_fill(image, group, fill, SHAPE_TOL, degree=0).solid
     solid = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
     if count <= 1:
