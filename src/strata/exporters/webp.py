@@ -12,6 +12,8 @@ from strata.layers import LayerStack
 
 #: The WebP bitstream stores each side in 14 bits.
 MAX_SIDE = 16383
+#: Lossless compression effort (0-100).
+_EFFORT = 75
 
 
 def layer_to_bytes(layer: Image.Image, *, quality: int | None = None) -> bytes:
@@ -29,7 +31,9 @@ def layer_to_bytes(layer: Image.Image, *, quality: int | None = None) -> bytes:
     buffer = io.BytesIO()
     layer = layer.convert("RGBA")
     if quality is None:
-        layer.save(buffer, "WEBP", lossless=True, exact=True, quality=100, method=4)
+        # In lossless mode quality is libwebp's effort: 75 takes half the time of 100 for about 1 %
+        # more bytes (a 1.8 MP, 5-layer stack: 1.7 s instead of 3.4 s).
+        layer.save(buffer, "WEBP", lossless=True, exact=True, quality=_EFFORT, method=4)
     else:
         if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
             raise InvalidParameter(f"webp quality must be 0-100, got {quality!r}", parameter="quality")
