@@ -19,7 +19,7 @@ from psd_tools import PSDImage
 
 from shared_data import POSTERS
 from strata.errors import InvalidInput, InvalidParameter, LimitExceeded, OutputError
-from strata.exporters import FORMATS, export_to_path, render, render_all
+from strata.exporters import FORMATS, export_to_path, layer_file_name, render, render_all
 from strata.exporters import ora as ora_format
 from strata.exporters import pptx as pptx_format
 from strata.exporters import tiff as tiff_format
@@ -279,6 +279,18 @@ def test_render_all_encodes_every_format_as_render_does(stack):
     for name in ("layers.tiff", "layers.psd", "layer_00.png", "layer_03.webp"):
         assert files[name] == expected[name]
     assert read_stack_bytes(files["layers.zip"]) == read_stack_bytes(expected["layers.zip"])
+    # PNG, ZIP and PPTX share one encoding of each layer: the same bytes in each file.
+    pngs = [files[layer_file_name(index, FORMATS["png"])] for index in range(len(stack))]
+    with zipfile.ZipFile(io.BytesIO(files["layers.zip"])) as archive:
+        assert [archive.read(name) for name in sorted(archive.namelist()) if name.endswith(".png")] == pngs
+    deck = Presentation(io.BytesIO(files["layers.pptx"]))
+    assert [shape.image.blob for shape in deck.slides[0].shapes] == pngs
+
+
+def test_render_all_shares_no_png_encoded_with_other_options(stack):
+    files = render_all(stack, [FORMATS["png"], FORMATS["zip"]], {"png": {"compress_level": 1}})
+    assert files["layer_00.png"] == render(stack, FORMATS["png"], compress_level=1)["layer_00.png"]
+    assert read_stack_bytes(files["layers.zip"]) == [np.asarray(layer).tobytes() for layer in stack.layers]
 
 
 def test_render_all_raises_the_first_error():

@@ -37,6 +37,9 @@ class Format:
     media_type: str
     #: One file per layer (PNG, WEBP) rather than one file for the stack.
     per_layer: bool = False
+    #: Holds each layer as a full-canvas PNG at the default level: :func:`render_all` encodes them
+    #: once for all such formats (``to_bytes`` takes them as ``pngs``).
+    holds_pngs: bool = False
 
     @property
     def module(self) -> ModuleType:
@@ -46,13 +49,18 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in [
-        Format("png", ".png", "image/png", per_layer=True),
+        Format("png", ".png", "image/png", per_layer=True, holds_pngs=True),
         Format("webp", ".webp", "image/webp", per_layer=True),
         Format("tiff", ".tiff", "image/tiff"),
         Format("psd", ".psd", "image/vnd.adobe.photoshop"),
-        Format("zip", ".zip", "application/zip"),
+        Format("zip", ".zip", "application/zip", holds_pngs=True),
         Format("ora", ".ora", "image/openraster"),
-        Format("pptx", ".pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+        Format(
+            "pptx",
+            ".pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            holds_pngs=True,
+        ),
     ]
 }
 
@@ -90,8 +98,13 @@ def layer_file_name(index: int, fmt: Format) -> str:
 
 
 def render(stack: LayerStack, fmt: Format, **options: Any) -> dict[str, bytes]:
-    """Encode ``stack`` in ``fmt``: file name -> bytes (one entry, or one per layer)."""
+    """Encode ``stack`` in ``fmt``: file name -> bytes (one entry, or one per layer).
+
+    ``pngs=`` (formats that hold PNGs): the layers already encoded by the PNG exporter's defaults.
+    """
     if fmt.per_layer:
+        if "pngs" in options:
+            return {layer_file_name(i, fmt): data for i, data in enumerate(options["pngs"])}
         encode = fmt.module.layer_to_bytes
         return {layer_file_name(i, fmt): encode(layer, **options) for i, layer in enumerate(stack.layers)}
     return {f"layers{fmt.extension}": fmt.module.to_bytes(stack, **options)}
@@ -102,14 +115,25 @@ def render_all(
 ) -> dict[str, bytes]:
     """:func:`render` in each of ``formats`` (with ``options`` per format name), side by side on a few
     threads: the encoders (zlib, libwebp, numpy) release the interpreter lock, and one stack written in
-    seven formats is otherwise mostly waiting on one core. The first error is raised."""
+    seven formats is otherwise mostly waiting on one core. Formats that hold the same PNGs (PNG, ZIP,
+    PPTX) share one encoding of each layer. The first error is raised."""
+    from strata.exporters.png import layer_to_bytes
+
     options = options or {}
-    workers = min(len(formats), os.cpu_count() or 1, _EXPORT_THREADS)
-    if workers <= 1:
-        parts = [render(stack, fmt, **options.get(fmt.name, {})) for fmt in formats]
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="strata-export") as pool:
-            parts = list(pool.map(lambda fmt: render(stack, fmt, **options.get(fmt.name, {})), formats))
+    sharing = [fmt for fmt in formats if fmt.holds_pngs and not options.get(fmt.name)]
+    if len(sharing) < 2:
+        sharing = []
+    workers = min(len(formats) + len(stack.layers) * bool(sharing), os.cpu_count() or 1, _EXPORT_THREADS)
+    with ThreadPoolExecutor(workers, thread_name_prefix="strata-export") as pool:
+        # Submitted first, so every one of them is running or done before any format waits on them.
+        encoded = [pool.submit(layer_to_bytes, layer) for layer in stack.layers] if sharing else []
+
+        def one(fmt: Format) -> dict[str, bytes]:
+            if fmt in sharing:
+                return render(stack, fmt, pngs=[future.result() for future in encoded])
+            return render(stack, fmt, **options.get(fmt.name, {}))
+
+        parts = list(pool.map(one, formats))
     return {name: data for part in parts for name, data in part.items()}
 
 

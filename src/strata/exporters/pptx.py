@@ -33,8 +33,11 @@ def slide_size(width: int, height: int) -> tuple[int, int]:
     return (long_emu, short_emu) if width >= height else (short_emu, long_emu)
 
 
-def to_bytes(stack: LayerStack) -> bytes:
-    """Encode ``stack`` as a one-slide presentation."""
+def to_bytes(stack: LayerStack, *, pngs: list[bytes] | None = None) -> bytes:
+    """Encode ``stack`` as a one-slide presentation.
+
+    ``pngs``: the layers already encoded as PNG (see :func:`~strata.exporters.render_all`).
+    """
     from pptx import Presentation
     from pptx.util import Emu
 
@@ -43,10 +46,9 @@ def to_bytes(stack: LayerStack) -> bytes:
     deck.slide_width, deck.slide_height = Emu(width), Emu(height)
     blank = deck.slide_layouts[6]
     slide = deck.slides.add_slide(blank)
-    for layer, name in zip(stack.layers, stack.names, strict=True):
-        picture = slide.shapes.add_picture(
-            io.BytesIO(layer_to_bytes(layer)), 0, 0, width=Emu(width), height=Emu(height)
-        )
+    pngs = pngs or [layer_to_bytes(layer) for layer in stack.layers]
+    for data, name in zip(pngs, stack.names, strict=True):
+        picture = slide.shapes.add_picture(io.BytesIO(data), 0, 0, width=Emu(width), height=Emu(height))
         picture.name = clean_name(name)  # lxml refuses control characters
     buffer = io.BytesIO()
     deck.save(buffer)

@@ -19,18 +19,21 @@ MANIFEST_VERSION = 1
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 
 
-def to_bytes(stack: LayerStack) -> bytes:
-    """Encode ``stack`` as a ZIP: ``layer_00.png`` (background) ... plus ``manifest.json``."""
+def to_bytes(stack: LayerStack, *, pngs: list[bytes] | None = None) -> bytes:
+    """Encode ``stack`` as a ZIP: ``layer_00.png`` (background) ... plus ``manifest.json``.
+
+    ``pngs``: the layers already encoded as PNG (see :func:`~strata.exporters.render_all`).
+    """
+    pngs = pngs or [layer_to_bytes(layer) for layer in stack.layers]
     png = FORMATS["png"]
     buffer = io.BytesIO()
     entries = []
     # PNG data is already deflated; storing it again compressed would only cost time.
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for index, (layer, name, box) in enumerate(
-            zip(stack.layers, stack.names, stack.bounding_boxes(), strict=True)
-        ):
+        boxes = stack.bounding_boxes()
+        for index, (data, name, box) in enumerate(zip(pngs, stack.names, boxes, strict=True)):
             file_name = layer_file_name(index, png)
-            archive.writestr(file_name, layer_to_bytes(layer))
+            archive.writestr(file_name, data)
             entries.append(
                 {"index": index, "name": name, "file": file_name, "bbox": list(box) if box else None}
             )
