@@ -8,7 +8,7 @@ from scipy.ndimage import binary_dilation, binary_fill_holes
 
 from strata.engines.classic import ClassicEngine
 from strata.imaging.compose import reconstruction_error
-from strata.imaging.text import text_lines
+from strata.imaging.text import _components, _label_boxes, text_lines
 
 TITLE_AT = (40, 40)
 
@@ -87,3 +87,22 @@ def test_the_engine_lifts_an_outlined_title_off_a_busy_page_with_open_counters()
     assert counters.sum() > 100 and (alpha[counters] == 0).mean() > 0.95
     max_error, _ = reconstruction_error(stack.arrays(), np.asarray(image))
     assert max_error <= 1.0
+
+
+def test_letter_graph_and_line_boxes_match_scipy() -> None:
+    """The two small graph helpers against scipy's own (an independent implementation)."""
+    from scipy.ndimage import find_objects
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        labels = rng.integers(0, 9, (30, 40)) * (rng.random((30, 40)) < 0.05)
+        expected = {number: box for number, box in enumerate(find_objects(labels), start=1) if box}
+        assert _label_boxes(labels) == expected
+        nodes = int(rng.integers(1, 60))
+        near = rng.random((nodes, nodes)) < 0.08 * rng.random()
+        near |= near.T
+        np.fill_diagonal(near, False)
+        _, components = connected_components(csr_matrix(near), directed=False)
+        np.testing.assert_array_equal(_components(near), components)

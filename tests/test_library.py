@@ -1,6 +1,8 @@
 """The library API a user imports: ``strata.decompose``, ``LayerStack.save`` and ``strata.open_layers``."""
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +84,19 @@ def test_bad_requests_raise_strata_errors():
         strata.decompose(b"", layers=3)
     with pytest.raises(InvalidInput, match="no such file"):
         strata.open_layers("does/not/exist.psd")
+
+
+def test_decomposing_and_exporting_import_nothing_heavy(tmp_path):
+    """A script that decomposes and writes every format starts fast: no GPU stack, no scipy, no server."""
+    script = (
+        "import sys, strata\n"
+        f"strata.decompose({str(EXAMPLE)!r}, layers=4).save({str(tmp_path / 'out.psd')!r})\n"
+        "from strata.exporters import FORMATS, render_all\n"
+        f"render_all(strata.decompose({str(EXAMPLE)!r}, layers=3), list(FORMATS.values()))\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    assert "strata" in loaded and "psd_tools" in loaded
+    gpu = {"torch", "diffusers", "transformers", "accelerate", "peft"}
+    assert loaded & (gpu | {"scipy", "uvicorn", "fastapi", "httpx"}) == set()

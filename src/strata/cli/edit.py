@@ -17,7 +17,6 @@ from typing import Annotated
 import typer
 
 from strata.cli.decompose import parse_formats
-from strata.editing import apply_recipe, for_export, load_recipe
 from strata.exporters import FORMATS, render_all, write_files
 from strata.library import open_layers
 
@@ -38,6 +37,8 @@ def edit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
     """Apply an edit recipe (move, scale, rotate, recolour, hide, reorder, decompose again, ...) to layers."""
+    from strata.editing import apply_recipe, for_export, load_recipe  # pydantic: not in other commands
+
     chosen = parse_formats(formats)
     steps = load_recipe(recipe)
     start = time.perf_counter()

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from strata.config import load_settings
 from strata.errors import InvalidParameter
 
 _LOG_FORMAT = "time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r"
@@ -37,6 +36,7 @@ def serve(
     import uvicorn
 
     from strata.api.app import create_app
+    from strata.config import load_settings  # pydantic-settings: here, not in every command's start-up
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     if not settings.api_keys and not is_loopback(settings.host):

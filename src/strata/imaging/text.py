@@ -15,9 +15,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.ndimage import find_objects
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from strata.imaging.elements import Element, merged
 from strata.imaging.fill import max_diff
@@ -93,9 +90,7 @@ def on_page(lines: np.ndarray, foreground: np.ndarray) -> np.ndarray:
     """
     keep = np.ones(int(lines.max()) + 1, bool)
     keep[0] = False
-    for number, box in enumerate(find_objects(lines), start=1):
-        if box is None:
-            continue
+    for number, box in _label_boxes(lines).items():
         gap = max(2, (box[0].stop - box[0].start) // 4)
         reach = gap + 3
         window = tuple(slice(max(0, side.start - reach), side.stop + reach) for side in box)
@@ -105,6 +100,21 @@ def on_page(lines: np.ndarray, foreground: np.ndarray) -> np.ndarray:
         ring = (outer > 0) & (inner == 0)
         keep[number] = foreground[window][ring].mean() < ON_ELEMENT
     return np.where(keep[lines], lines, 0)
+
+
+def _label_boxes(labels: np.ndarray) -> dict[int, tuple[slice, slice]]:
+    """The bounding box (row and column slices) of each label present in a label image (0: none)."""
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs]
+    count = int(ids.max(initial=0)) + 1
+    start = np.full((count, 2), max(labels.shape))
+    stop = np.zeros((count, 2), int)
+    np.minimum.at(start, ids, np.stack([ys, xs], 1))
+    np.maximum.at(stop, ids, np.stack([ys, xs], 1) + 1)
+    return {
+        int(label): (slice(start[label, 0], stop[label, 0]), slice(start[label, 1], stop[label, 1]))
+        for label in np.flatnonzero(stop[:, 0])
+    }
 
 
 def without_halo(foreground: np.ndarray, letters: np.ndarray, kernel: int) -> np.ndarray:
@@ -224,7 +234,7 @@ def _lines(letters: _Letters) -> list[np.ndarray]:
         & (colour_step <= 30.0)
     )
     np.fill_diagonal(near, False)
-    _, labels = connected_components(csr_matrix(near), directed=False)
+    labels = _components(near)
     lines = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -233,6 +243,23 @@ def _lines(letters: _Letters) -> list[np.ndarray]:
         if _side_by_side(x0[glyphs], x1[glyphs]) >= LETTERS_PER_LINE and span >= 2 * np.median(h[members]):
             lines.append(members)
     return lines
+
+
+def _components(near: np.ndarray) -> np.ndarray:
+    """The connected component of each node of a symmetric boolean adjacency matrix, numbered in
+    the order of each component's first node (breadth first, one vectorised step per level)."""
+    labels = np.full(len(near), -1)
+    count = 0
+    for start in range(len(near)):
+        if labels[start] >= 0:
+            continue
+        labels[start] = count
+        frontier = np.array([start])
+        while len(frontier):
+            frontier = np.flatnonzero(near[frontier].any(axis=0) & (labels < 0))
+            labels[frontier] = count
+        count += 1
+    return labels
 
 
 def _side_by_side(starts: np.ndarray, ends: np.ndarray) -> int:
