@@ -285,6 +285,11 @@ def test_render_all_encodes_every_format_as_render_does(stack):
         assert [archive.read(name) for name in sorted(archive.namelist()) if name.endswith(".png")] == pngs
     deck = Presentation(io.BytesIO(files["layers.pptx"]))
     assert [shape.image.blob for shape in deck.slides[0].shapes] == pngs
+    # ORA stores each layer cropped to its pixels: the background covers the canvas, so it is shared.
+    assert stack.bounding_boxes()[0] == (0, 0, *stack.size)
+    with zipfile.ZipFile(io.BytesIO(files["layers.ora"])) as archive:
+        assert archive.read("data/layer_00.png") == pngs[0]
+    assert read_stack_bytes(files["layers.ora"], "ora") == read_stack_bytes(expected["layers.ora"], "ora")
 
 
 def test_render_all_shares_no_png_encoded_with_other_options(stack):
@@ -299,8 +304,8 @@ def test_render_all_raises_the_first_error():
         render_all(wide, [FORMATS["tiff"], FORMATS["psd"], FORMATS["png"]])
 
 
-def read_stack_bytes(data: bytes) -> list[bytes]:
-    return [np.asarray(layer).tobytes() for layer in FORMATS["zip"].module.read(data).layers]
+def read_stack_bytes(data: bytes, name: str = "zip") -> list[bytes]:
+    return [np.asarray(layer).tobytes() for layer in FORMATS[name].module.read(data).layers]
 
 
 def test_ora_structure_follows_the_spec(stack):

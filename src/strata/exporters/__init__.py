@@ -37,8 +37,8 @@ class Format:
     media_type: str
     #: One file per layer (PNG, WEBP) rather than one file for the stack.
     per_layer: bool = False
-    #: Holds each layer as a full-canvas PNG at the default level: :func:`render_all` encodes them
-    #: once for all such formats (``to_bytes`` takes them as ``pngs``).
+    #: Holds layers as full-canvas PNGs at the default level (ORA: those that cover the canvas):
+    #: :func:`render_all` encodes them once for all such formats (``to_bytes`` takes them as ``pngs``).
     holds_pngs: bool = False
 
     @property
@@ -54,7 +54,7 @@ FORMATS: dict[str, Format] = {
         Format("tiff", ".tiff", "image/tiff"),
         Format("psd", ".psd", "image/vnd.adobe.photoshop"),
         Format("zip", ".zip", "application/zip", holds_pngs=True),
-        Format("ora", ".ora", "image/openraster"),
+        Format("ora", ".ora", "image/openraster", holds_pngs=True),
         Format(
             "pptx",
             ".pptx",
@@ -116,7 +116,7 @@ def render_all(
     """:func:`render` in each of ``formats`` (with ``options`` per format name), side by side on a few
     threads: the encoders (zlib, libwebp, numpy) release the interpreter lock, and one stack written in
     seven formats is otherwise mostly waiting on one core. Formats that hold the same PNGs (PNG, ZIP,
-    PPTX) share one encoding of each layer. The first error is raised."""
+    PPTX, ORA's full-canvas layers) share one encoding of each layer. The first error is raised."""
     from strata.exporters.png import layer_to_bytes
 
     options = options or {}

@@ -24,15 +24,24 @@ MIMETYPE = b"image/openraster"
 THUMBNAIL_SIZE = 256
 
 
-def to_bytes(stack: LayerStack) -> bytes:
-    """Encode ``stack`` as an OpenRaster archive."""
+def to_bytes(stack: LayerStack, *, pngs: list[bytes] | None = None) -> bytes:
+    """Encode ``stack`` as an OpenRaster archive.
+
+    ``pngs``: the layers already encoded as PNG (see :func:`~strata.exporters.render_all`); used for
+    the layers that cover the whole canvas, whose crop is the layer itself (a background).
+    """
+    whole = (0, 0, *stack.size)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("mimetype", MIMETYPE, zipfile.ZIP_STORED)
         archive.writestr("stack.xml", _stack_xml(stack), zipfile.ZIP_DEFLATED)
         for index, (layer, box) in enumerate(zip(stack.layers, stack.bounding_boxes(), strict=True)):
             # An empty layer is kept (so the count is exact) as a single transparent pixel.
-            archive.writestr(f"data/layer_{index:02d}.png", layer_to_bytes(layer.crop(box or (0, 0, 1, 1))))
+            if pngs is not None and box == whole:
+                data = pngs[index]
+            else:
+                data = layer_to_bytes(layer.crop(box or (0, 0, 1, 1)))
+            archive.writestr(f"data/layer_{index:02d}.png", data)
         composite = stack.composite()
         archive.writestr("mergedimage.png", layer_to_bytes(composite))
         thumbnail = composite.copy()
