@@ -115,26 +115,35 @@ def render_all(
 ) -> dict[str, bytes]:
     """:func:`render` in each of ``formats`` (with ``options`` per format name), side by side on a few
     threads: the encoders (zlib, libwebp, numpy) release the interpreter lock, and one stack written in
-    seven formats is otherwise mostly waiting on one core. Formats that hold the same PNGs (PNG, ZIP,
-    PPTX, ORA's full-canvas layers) share one encoding of each layer. The first error is raised."""
+    seven formats is otherwise mostly waiting on one core. Per-layer formats are encoded layer by layer,
+    so that one slow format (lossless WEBP) does not hold one thread to the end; formats that hold the
+    same PNGs (PNG, ZIP, PPTX, ORA's full-canvas layers) share one encoding of each layer. The first
+    error is raised."""
     from strata.exporters.png import layer_to_bytes
 
     options = options or {}
     sharing = [fmt for fmt in formats if fmt.holds_pngs and not options.get(fmt.name)]
     if len(sharing) < 2:
         sharing = []
-    workers = min(len(formats) + len(stack.layers) * bool(sharing), os.cpu_count() or 1, _EXPORT_THREADS)
+    workers = min(len(formats) + len(stack.layers), os.cpu_count() or 1, _EXPORT_THREADS)
     with ThreadPoolExecutor(workers, thread_name_prefix="strata-export") as pool:
-        # Submitted first, so every one of them is running or done before any format waits on them.
+        # Submitted first, so every one of them is running or done before any task waits on them.
         encoded = [pool.submit(layer_to_bytes, layer) for layer in stack.layers] if sharing else []
 
-        def one(fmt: Format) -> dict[str, bytes]:
+        def task(fmt: Format, index: int | None) -> dict[str, bytes]:
             if fmt in sharing:
                 return render(stack, fmt, pngs=[future.result() for future in encoded])
-            return render(stack, fmt, **options.get(fmt.name, {}))
+            if index is None:
+                return render(stack, fmt, **options.get(fmt.name, {}))
+            data = fmt.module.layer_to_bytes(stack.layers[index], **options.get(fmt.name, {}))
+            return {layer_file_name(index, fmt): data}
 
-        parts = list(pool.map(one, formats))
-    return {name: data for part in parts for name, data in part.items()}
+        # Whole files first, then single layers, which fill the threads' gaps at the end.
+        split = [fmt for fmt in formats if fmt.per_layer and fmt not in sharing]
+        parts = {fmt: [pool.submit(task, fmt, None)] for fmt in formats if fmt not in split}
+        for fmt in split:
+            parts[fmt] = [pool.submit(task, fmt, index) for index in range(len(stack.layers))]
+        return {name: data for fmt in formats for part in parts[fmt] for name, data in part.result().items()}
 
 
 def write_files(files: dict[str, bytes], directory: Path) -> list[Path]:
