@@ -5,6 +5,9 @@ of each, 8 images by default). Each setting runs the real CLI in a subprocess, e
 decoding, the classic engine, PNG + TIFF writing), and the outputs of every setting are checked to be
 byte-identical to those of ``--jobs 1``.
 
+It also times the start-up alone: ``strata --help`` and a process that imports what a decomposition
+does (the CLI, the classic engine and its text step, every exporter), best of 5 each.
+
 Usage: python benchmarks/cli_batch.py [--jobs 1,2] [--copies 2] [--layers 4]
 """
 
@@ -48,6 +51,24 @@ def run(folder: Path, out: Path, jobs: int, layers: int) -> float:
     return time.perf_counter() - start
 
 
+#: What a decomposing process imports before it reads its first image.
+_IMPORTS = (
+    "import strata.cli, strata.engines.classic, strata.imaging.text, strata.imaging.peel; "
+    "from strata.exporters import FORMATS; [fmt.module for fmt in FORMATS.values()]; "
+    "strata.cli.build_app()"
+)
+
+
+def start_up(command: list[str], repeat: int = 5) -> float:
+    """Best wall time of ``command`` in a fresh process."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def same_tree(a: Path, b: Path) -> bool:
     compared = filecmp.dircmp(a, b)
     if compared.left_only or compared.right_only or compared.funny_files:
@@ -80,6 +101,9 @@ def main() -> None:
             same = same_tree(outputs[0], out)
             speedup = times[0] / seconds
             print(f"--jobs {jobs}: {seconds:6.2f} s, {rate}, {speedup:.2f}x; outputs identical: {same}")
+    help_s = start_up([str(Path(sys.executable).with_name("strata")), "--help"])
+    imports_s = start_up([sys.executable, "-c", _IMPORTS])
+    print(f"start-up: strata --help {help_s:.2f} s; importing a decomposition's modules {imports_s:.2f} s")
 
 
 if __name__ == "__main__":
