@@ -237,8 +237,11 @@ def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area
             slice(max(0, rows.start - reach), rows.stop + reach),
             slice(max(0, cols.start - reach), cols.stop + reach),
         )
+        needed = HALO_SHARE * np.count_nonzero(ring)
+        if not needed or np.count_nonzero(ring[near]) < needed:
+            continue  # too little of the ring is near the element even before dilating it
         close = cv2.dilate(theirs[near].astype(np.uint8), kernel).astype(bool)
-        if not ring.any() or np.count_nonzero(ring[near] & close) < HALO_SHARE * np.count_nonzero(ring):
+        if np.count_nonzero(ring[near] & close) < needed:
             continue
         if other.area > area and 2 * np.count_nonzero(mine & theirs) < np.count_nonzero(mine):
             return j

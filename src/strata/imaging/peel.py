@@ -347,18 +347,22 @@ def _complete_shape(
     tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]
     keep = np.where(letter[owner], loose > 0.5 * size, (strict > 0.5 * size) | tiny)
     keep[0] = False
-    return _convex_completion(solid | keep[labels], group)
+    # No contour of the shape encloses more pixels than its largest filled component holds.
+    bound = int(stats[1:, cv2.CC_STAT_AREA].max(initial=0))
+    return _convex_completion(solid | keep[labels], group, bound)
 
 
-def _convex_completion(shape: np.ndarray, group: np.ndarray) -> np.ndarray:
+def _convex_completion(shape: np.ndarray, group: np.ndarray, bound: int | None = None) -> np.ndarray:
     """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
 
     A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or that fills
     half of it and whose group (with what may hide it) fills the rest, gets the group pixels inside
     the box instead, which restores a corner hidden under another element (a card under a card).
+    ``bound``, when known, is at least the area of the shape's largest contour: below 95 % of the shape,
+    the contours need not be traced.
     """
     area = int(shape.sum())
-    if area < 400:
+    if area < 400 or (bound is not None and bound < 0.95 * area):
         return shape
     contours, _ = cv2.findContours(shape.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     largest = max(contours, key=cv2.contourArea)
