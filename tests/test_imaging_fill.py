@@ -126,3 +126,19 @@ def test_paste_copies_the_masked_pixels_in_place() -> None:
     assert not canvas[:10].any() and not canvas[40:].any() and not canvas[:, :5].any()
     flat = np.broadcast_to(np.float32([1, 2, 3]), (30, 40, 3))
     np.testing.assert_array_equal(paste(target.copy(), flat, mask)[mask], np.tile([1, 2, 3], (mask.sum(), 1)))
+
+
+def test_max_diff_is_the_largest_channel_difference_for_every_layout() -> None:
+    rng = np.random.default_rng(4)
+    image, other = rng.random((30, 40, 3)).astype(np.float32), rng.random((30, 40, 3)).astype(np.float32)
+    cases = [
+        (image, other),  # whole images
+        (image[3:20, 5:33], other[3:20, 5:33]),  # crops (not contiguous)
+        (image[::2, ::3], other[::2, ::3]),  # strided samples
+        (image.reshape(-1, 3), other.reshape(-1, 3)),  # rows of pixels
+        (image[:0], other[:0]),  # nothing
+        (image.astype(np.float64), other.astype(np.float64)),
+        (image, other[0, 0]),  # against one colour
+    ]
+    for a, b in cases:
+        np.testing.assert_array_equal(max_diff(a, b), np.abs(a - b).max(axis=-1))
