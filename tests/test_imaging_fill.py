@@ -130,10 +130,12 @@ def test_paste_copies_the_masked_pixels_in_place() -> None:
 
 def test_max_diff_is_the_largest_channel_difference_for_every_layout() -> None:
     rng = np.random.default_rng(4)
-    image, other = rng.random((30, 40, 3)).astype(np.float32), rng.random((30, 40, 3)).astype(np.float32)
+    # Large enough for OpenCV's fused difference (whole, cropped, as rows); the others are numpy's.
+    image, other = rng.random((240, 200, 3)).astype(np.float32), rng.random((240, 200, 3)).astype(np.float32)
     cases = [
         (image, other),  # whole images
-        (image[3:20, 5:33], other[3:20, 5:33]),  # crops (not contiguous)
+        (image[3:200, 5:180], other[3:200, 5:180]),  # crops (not contiguous)
+        (image[3:20, 5:33], other[3:20, 5:33]),  # small crops
         (image[::2, ::3], other[::2, ::3]),  # strided samples
         (image.reshape(-1, 3), other.reshape(-1, 3)),  # rows of pixels
         (image[:0], other[:0]),  # nothing
