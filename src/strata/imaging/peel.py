@@ -333,19 +333,24 @@ def _complete_shape(
         return _convex_completion(filled, group)
     count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
     shapes_count, shapes, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
-    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
-    radius = np.zeros(shapes_count, np.float32)  # each shape's largest depth (0 off solid pixels)
-    np.maximum.at(radius, shapes[solid], depth[solid])
     owner = np.zeros(count, np.int64)
     owner[labels[holes]] = shapes[holes]
-    letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
     size = np.bincount(labels.ravel(), minlength=count)
     error = _mix_error(gather(image, holes), gather(under, holes), gather(colour, holes))
     hole_labels = labels[holes]
     strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
     loose = np.bincount(hole_labels[error >= HOLE_TOL], minlength=count)
     tiny = size < 0.03 * stats[owner, cv2.CC_STAT_AREA]
-    keep = np.where(letter[owner], loose > 0.5 * size, (strict > 0.5 * size) | tiny)
+    as_counter, as_hole = loose > 0.5 * size, (strict > 0.5 * size) | tiny
+    # A hole kept as a counter is kept as any hole (HOLE_TOL > SHAPE_TOL): whether its shape is a
+    # letter (its depth, a distance transform) matters only where a hole is kept as a hole alone.
+    keep = as_hole
+    if (as_hole & ~as_counter)[1:].any():
+        depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
+        radius = np.zeros(shapes_count, np.float32)  # each shape's largest depth (0 off solid pixels)
+        np.maximum.at(radius, shapes[solid], depth[solid])
+        letter = _stroked(radius, stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], canvas_height)
+        keep = np.where(letter[owner], as_counter, as_hole)
     keep[0] = False
     # No contour of the shape encloses more pixels than its largest filled component holds.
     bound = int(stats[1:, cv2.CC_STAT_AREA].max(initial=0))
