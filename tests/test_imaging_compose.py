@@ -52,6 +52,7 @@ def test_shown_and_visible_box_match_the_alpha_channel():
     rows, columns = np.nonzero(layer[..., 3])
     assert visible_box(layer) == (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
     assert visible_box(np.zeros((4, 4, 4), np.uint8)) is None
+    assert visible_box(layer[:, 10:]) == (slice(rows.min(), rows.max() + 1), slice(10, 23))  # a crop
 
 
 def test_composite_of_a_decomposition_layout_equals_the_full_canvas_formula():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 
@@ -39,11 +40,13 @@ def shown(layer: np.ndarray) -> np.ndarray:
 
 def visible_box(layer: np.ndarray) -> tuple[slice, slice] | None:
     """The rows and columns of an RGBA ``layer`` that hold its pixels with alpha > 0, or None."""
-    visible = shown(layer)
-    rows, columns = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
-    if not rows.size:
-        return None
-    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+    return mask_box(shown(layer))
+
+
+def mask_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns of a boolean (H, W) ``mask`` that hold its set pixels, or None."""
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    return (slice(top, top + height), slice(left, left + width)) if width else None
 
 
 def _over_planes(layers: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

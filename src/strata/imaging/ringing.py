@@ -3,12 +3,12 @@
 A compressed image (JPEG) rings around every sharp edge: pixels up to a block away from a title or a
 card's rim differ from the page by a few levels, below the foreground threshold. Left in the page,
 they stay behind as a ghost outline when the element is moved or deleted. Each element layer takes
-the faint pixels within :data:`REACH` of its own pixels, except in its holes (a letter's counter shows
-the page wherever the letter goes), at the smallest alpha that explains them over
-the page (:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and
-the exactness pass solves their colour as it solves rims. A pixel that only a mostly opaque colour explains
-(:data:`MAX_ALPHA`: a speck lighter than a near-white page) stays in the page: in the layer it would
-show as a white fleck wherever the element is moved.
+the faint pixels within :data:`REACH` of its own pixels, except in its holes (a letter's counter
+shows the page wherever the letter goes), at the smallest alpha that explains them over the page
+(:func:`~strata.imaging.alpha.min_alpha`); the background is then completed under them, and the
+exactness pass solves their colour as it solves rims. A pixel that only a mostly opaque colour
+explains (:data:`MAX_ALPHA`: a speck lighter than a near-white page) stays in the page: in the layer
+it would show as a white fleck wherever the element is moved.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from strata.imaging.alpha import min_alpha
-from strata.imaging.compose import shown
+from strata.imaging.compose import mask_box, shown
 from strata.imaging.elements import fill_holes
 from strata.imaging.fill import gather, max_diff
 
@@ -44,13 +44,14 @@ def take_ringing(
         free &= ~mask
     faint = free & (max_diff(image, page) >= FAINT)
     kernel = np.ones((2 * REACH + 1, 2 * REACH + 1), np.uint8)
-    for layer, mask in zip(
-        reversed(layers), reversed(visible), strict=True
-    ):  # the upper takes what two could
-        left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
-        rows = slice(max(0, top - REACH), top + height + REACH)
-        columns = slice(max(0, left - REACH), left + width + REACH)
-        if not width or not faint[rows, columns].any():
+    # From the top down: the upper layer takes what two could.
+    for layer, mask in zip(reversed(layers), reversed(visible), strict=True):
+        box = mask_box(mask)
+        if box is None:
+            continue
+        rows = slice(max(0, box[0].start - REACH), box[0].stop + REACH)
+        columns = slice(max(0, box[1].start - REACH), box[1].stop + REACH)
+        if not faint[rows, columns].any():
             continue
         # Not in its holes: a letter's counter shows the page, wherever the letter is moved.
         own = mask[rows, columns]
