@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,14 +115,20 @@ def measure(path: Path, layers: int, repeat: int) -> dict[str, float]:
     engine = ClassicEngine()
     engine.load()
     engine.decompose(image, layers)
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        engine.decompose(image, layers)
-        best = min(best, time.perf_counter() - start)
+    best = best_of(repeat, lambda: engine.decompose(image, layers))
     pixels = image.width * image.height / 1e6
     size = {"width": image.width, "height": image.height, "mp": pixels}
     return {**size, "s": best, "peak_mb": peak_memory_mb()}
+
+
+def best_of(repeat: int, run: Callable[[], object]) -> float:
+    """The shortest wall time of ``repeat`` calls of ``run``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def peak_memory_mb() -> float:

@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from classic_speed import hardware
+from classic_speed import best_of, hardware
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTERS = ROOT.parent / "shared" / "data" / "posters"
@@ -61,12 +61,7 @@ _IMPORTS = (
 
 def start_up(command: list[str], repeat: int = 5) -> float:
     """Best wall time of ``command`` in a fresh process."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(repeat, lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
 
 
 def same_tree(a: Path, b: Path) -> bool:

@@ -13,29 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import strata
-from classic_speed import hardware
+from classic_speed import best_of, hardware
 from strata.exporters import FORMATS, render, render_all
 from strata.layers import LayerStack
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTERS = ROOT.parent / "shared" / "data" / "posters"
 ORDER = ["png", "webp", "tiff", "psd", "zip", "ora", "pptx"]
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
