@@ -173,10 +173,12 @@ def measure(name: str, run: Callable[[int], list[np.ndarray]], pipe: Any, steps:
     import torch
 
     cuda = torch.cuda.is_available()
+    started = time.perf_counter()
     run(2)
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    warmup = time.perf_counter() - started
     timer = ForwardTimer(pipe.transformer)
     started = time.perf_counter()
     layers = run(steps)
@@ -190,6 +192,7 @@ def measure(name: str, run: Callable[[int], list[np.ndarray]], pipe: Any, steps:
     return {
         "name": name,
         "steps": steps,
+        "warmup_s": warmup,
         "forwards": len(forwards),
         "s_per_forward": per_forward,
         "s_per_step": per_step,
@@ -229,25 +232,36 @@ Variant = tuple[str, dict[str, Any], dict[str, Any]]
 
 
 def eager_variants(args: argparse.Namespace) -> list[Variant]:
-    """(name, levers, accelerators): PyTorch SDPA, then each requested attention backend."""
-    rows: list[Variant] = [("engine eager sdpa", {"attention_backend": None, "compile": False}, {})]
-    for backend in args.backends:
-        rows.append((f"engine eager {backend}", {"attention_backend": backend, "compile": False}, {}))
-    return rows
+    """(name, levers, accelerators): PyTorch SDPA, then each requested attention backend; nothing else."""
+    return [
+        (f"engine eager {backend or 'sdpa'}", {"attention_backend": backend, "compile": False}, {})
+        for backend in [None, *args.backends]
+    ]
 
 
-def compiled_variants(args: argparse.Namespace, backend: str | None) -> list[Variant]:
-    """Regional compile on the fastest eager backend, then (with --caches) each step cache on top."""
-    levers = {"attention_backend": backend, "compile": True}
-    rows: list[Variant] = [(f"engine compiled {backend or 'sdpa'}", levers, {})]
-    if args.caches:
+def cache_variants(backend: str | None) -> list[Variant]:
+    """Each step cache on the fastest eager configuration: their speed-up is theirs alone."""
+    levers = {"attention_backend": backend, "compile": False}
+    return [
+        (f"engine eager {backend or 'sdpa'} + {cache}", levers, {cache: True, key: value})
         for cache, key, value in (
-            ("fb_cache", "fb_cache_threshold", 0.05),
+            ("fb_cache", "fb_cache_threshold", 0.3),
             ("tea_cache", "tea_cache_distance", 0.2),
-            ("db_cache", "db_cache_threshold", 0.08),
-        ):
-            rows.append((f"engine compiled + {cache}", levers, {cache: True, key: value}))
-    return rows
+            ("db_cache", "db_cache_threshold", 0.3),
+        )
+    ]
+
+
+def compiled_variants(backend: str | None) -> list[Variant]:
+    """Regional compile on the fastest eager backend with diffusers' attention processor, then the
+    GELU epilogue on top, then the engine's default (both, and its own attention processor)."""
+    levers = {"attention_backend": backend, "compile": True}
+    name = f"engine compiled {backend or 'sdpa'}"
+    return [
+        (f"{name}, stock processor", {**levers, "stock_processor": True}, {}),
+        (f"{name} + GELU epilogue", {**levers, "stock_processor": True, "fuse_gelu": True}, {}),
+        (f"{name} + GELU epilogue + joint attention", {**levers, "fuse_gelu": True}, {}),
+    ]
 
 
 def fastest_backend(results: list[dict[str, Any]], eager: list[Variant]) -> str | None:
@@ -268,8 +282,20 @@ def run_variant(variant: Variant, pipe: Any, image: Image.Image, args: argparse.
         torch._dynamo.reset()
         pipe.transformer.set_attention_backend(levers["attention_backend"] or "native")
         device, dtype = ("cpu", "float32") if args.smoke else ("cuda", "bfloat16")
-        settings = LoadSettings(path=None, device=device, dtype=dtype, compile=levers["compile"])  # type: ignore[arg-type]
-        run = engine_runner(QwenEngine.from_pipeline(pipe, settings), image, args.seed, accelerators)
+        settings = LoadSettings(
+            path=None,  # type: ignore[arg-type]
+            device=device,
+            dtype=dtype,
+            compile=levers["compile"],
+            fuse_gelu=levers.get("fuse_gelu", False),  # once swapped in, it stays: it comes last
+        )
+        engine = QwenEngine.from_pipeline(pipe, settings)
+        if levers.get("stock_processor"):
+            from diffusers.models.transformers.transformer_qwenimage import QwenDoubleStreamAttnProcessor2_0
+
+            pipe.transformer.set_attn_processor(QwenDoubleStreamAttnProcessor2_0())
+            pipe.transformer.set_attention_backend(levers["attention_backend"] or "native")
+        run = engine_runner(engine, image, args.seed, accelerators)
         row = measure(name, run, pipe, args.steps)
         row["forwards_computed"] = run.metadata["forwards_computed"]
         row["forwards_reused"] = run.metadata["forwards_reused"]
@@ -283,9 +309,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="timed steps (>= 10), extrapolated to 50")
     parser.add_argument("--seed", type=int, default=777)
-    parser.add_argument("--backends", nargs="*", default=["_native_cudnn", "_native_flash"])
+    parser.add_argument(
+        "--backends", nargs="*", default=["_native_cudnn", "_native_flash", "_native_efficient"]
+    )
     parser.add_argument("--caches", action="store_true", help="also time fb/tea/db step caches")
-    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--json", help="write the figures here (rewritten after every configuration)")
+    parser.add_argument("--profile", metavar="FILE", help="then profile the last configuration's kernels")
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU: checks the script only")
     args = parser.parse_args()
     import torch
@@ -297,16 +326,35 @@ def main() -> int:
         parser.error("--steps must be >= 10")
     pipe = build_smoke_pipeline() if args.smoke else build_pipeline()
     image = Image.new("RGBA", (1024, 1024), (200, 220, 240, 255))
-    results = [measure("stock diffusers", stock_runner(pipe, image, args.seed), pipe, args.steps)]
+    report = Report(args, pipe)
+    report.add(measure("stock diffusers", stock_runner(pipe, image, args.seed), pipe, args.steps))
     eager = eager_variants(args)
-    results += [run_variant(variant, pipe, image, args) for variant in eager]
-    best = fastest_backend(results, eager)
-    results += [run_variant(variant, pipe, image, args) for variant in compiled_variants(args, best)]
-    for row in results[1:]:
-        if "layers" in row:
-            row["max_abs_diff_vs_stock"] = max_difference(row["layers"], results[0]["layers"])
-    report(results, args, text_tokens(pipe))
+    for variant in eager:
+        report.add(run_variant(variant, pipe, image, args))
+    best = fastest_backend(report.rows, eager)
+    later = (cache_variants(best) if args.caches else []) + compiled_variants(best)
+    for variant in later:
+        report.add(run_variant(variant, pipe, image, args))
+    if args.profile:
+        from strata.engines.qwen import QwenEngine
+
+        profile_kernels(engine_runner(QwenEngine.from_pipeline(pipe), image, args.seed, {}), args.profile)
     return 0
+
+
+def profile_kernels(run: Callable[[int], list[np.ndarray]], path: str) -> None:
+    """The last configuration's GPU kernels over a one-step run (two forwards), by total time."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        run(1)
+    order = "cuda_time_total" if cuda else "cpu_time_total"
+    table = prof.key_averages().table(sort_by=order, row_limit=30, max_name_column_width=70)
+    print(table, flush=True)
+    with open(path, "w") as handle:
+        handle.write(table)
 
 
 def max_difference(layers: list[np.ndarray], reference: list[np.ndarray]) -> int:
@@ -322,36 +370,104 @@ def text_tokens(pipe: Any) -> int:
     return len(pipe.tokenizer(templated).input_ids) - pipe.prompt_template_encode_start_idx
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace, tokens: int) -> None:
+def kernel_rates(sequence: int) -> dict[str, float]:
+    """The ceilings in the same run: bf16 TFLOP/s of an 8192³ product, of the workload's MLP product
+    (sequence × 3072 × 12288), and of joint attention (24 heads × 128, unmasked) per SDPA kernel."""
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    header = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (smoke run)",
-        "torch": torch.__version__,
-        "steps_timed": args.steps,
-        "text_tokens": tokens,
-        "tflop_per_forward_this_prompt": flop_per_forward(tokens) / 1e12,
+    def rate(flop: float, call: Callable[[], Any], repeats: int = 10) -> float:
+        for _ in range(3):
+            call()
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            call()
+        stop.record()
+        torch.cuda.synchronize()
+        return flop * repeats / (start.elapsed_time(stop) / 1000) / 1e12
+
+    bf16 = {"device": "cuda", "dtype": torch.bfloat16}
+    square = torch.randn(8192, 8192, **bf16)
+    tokens, up = torch.randn(sequence, 3072, **bf16), torch.randn(3072, 12288, **bf16)
+    rates = {
+        "matmul_8192": rate(2 * 8192**3, lambda: square @ square),
+        "matmul_mlp": rate(2 * sequence * 3072 * 12288, lambda: tokens @ up),
     }
-    stock = results[0]
-    print(json.dumps(header))
-    columns = ("s/fwd", "s/step", "e2e", "e2e@50", "peakGiB", "TF/s", "speedup", "maxdiff", "reused")
-    print(f"{'config':34} " + " ".join(f"{c:>8}" for c in columns))
-    for row in results:
+    q, k, v = (torch.randn(1, 24, sequence, 128, **bf16) for _ in range(3))
+    for name, kernel in (
+        ("attention_cudnn", SDPBackend.CUDNN_ATTENTION),
+        ("attention_flash", SDPBackend.FLASH_ATTENTION),
+        ("attention_efficient", SDPBackend.EFFICIENT_ATTENTION),
+    ):
+        try:
+            with sdpa_kernel([kernel]):
+                call = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)  # noqa: E731
+                rates[name] = rate(4 * sequence**2 * 128 * 24, call)
+        except RuntimeError as exc:
+            print(f"{name}: not available ({exc})", file=sys.stderr)
+    return {key: round(value, 1) for key, value in rates.items()}
+
+
+class Report:
+    """Prints each configuration's row as it finishes and rewrites the JSON file every time."""
+
+    COLUMNS = ("warmup", "s/fwd", "s/step", "e2e", "e2e@50", "peakGiB", "TF/s", "speedup", "maxdiff")
+
+    def __init__(self, args: argparse.Namespace, pipe: Any) -> None:
+        import torch
+
+        self.args, self.rows = args, []
+        tokens = text_tokens(pipe)
+        cuda = torch.cuda.is_available()
+        self.header = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "device": torch.cuda.get_device_name() if cuda else "cpu (smoke run)",
+            "torch": torch.__version__,
+            "steps_timed": args.steps,
+            "text_tokens": tokens,
+            "tflop_per_forward_this_prompt": flop_per_forward(tokens) / 1e12,
+        }
+        if cuda:  # a failing probe must not cost the pipeline figures
+            try:
+                self.header["kernel_tflops"] = kernel_rates(6 * 1600 + tokens)
+            except Exception as exc:
+                self.header["kernel_tflops"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(self.header), flush=True)
+        print(f"{'config':46} " + " ".join(f"{c:>8}" for c in self.COLUMNS), flush=True)
+
+    def add(self, row: dict[str, Any]) -> None:
+        stock = self.rows[0] if self.rows else row
+        if "layers" in row and "layers" in stock:
+            row["max_abs_diff_vs_stock"] = max_difference(row["layers"], stock["layers"])
+        self.rows.append(row)
         if "error" in row:
-            print(f"{row['name']:34} FAILED {row['error']}")
-            continue
-        speedup = stock["e2e_50_s"] / row["e2e_50_s"]
-        print(
-            f"{row['name']:34} {row['s_per_forward']:8.3f} {row['s_per_step']:8.3f} "
-            f"{row['e2e_s']:8.2f} {row['e2e_50_s']:8.2f} "
-            f"{row['peak_gib']:8.1f} {row['tflops_vs_204']:8.0f} {speedup:7.2f}x "
-            f"{row.get('max_abs_diff_vs_stock', 0):8d} {row.get('forwards_reused', 0):8d}"
-        )
-    if args.json:
-        rows = [{k: v for k, v in row.items() if k != "layers"} for row in results]
-        with open(args.json, "w") as handle:
-            json.dump({**header, "results": rows}, handle, indent=2)
+            print(f"{row['name']:46} FAILED {row['error']}", flush=True)
+        else:
+            speedup = stock["e2e_50_s"] / row["e2e_50_s"]
+            figures = (
+                row["warmup_s"],
+                row["s_per_forward"],
+                row["s_per_step"],
+                row["e2e_s"],
+                row["e2e_50_s"],
+            )
+            print(
+                f"{row['name']:46} "
+                + " ".join(f"{value:8.3f}" for value in figures)
+                + f" {row['peak_gib']:8.1f} {row['tflops_vs_204']:8.0f} {speedup:7.2f}x"
+                f" {row['max_abs_diff_vs_stock']:8d}"
+                + (
+                    f"  reused {row['forwards_reused']}/{row['forwards']}"
+                    if row.get("forwards_reused")
+                    else ""
+                ),
+                flush=True,
+            )
+        if self.args.json:
+            rows = [{k: v for k, v in kept.items() if k != "layers"} for kept in self.rows]
+            with open(self.args.json, "w") as handle:
+                json.dump({**self.header, "results": rows}, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strata.engines.qwen_parts.attention import use_joint_attention
 from strata.errors import InvalidParameter, ModelUnavailable
 
 MODEL_PATH_SETTING = "STRATA_QWEN_MODEL_PATH"
@@ -39,6 +40,8 @@ class LoadSettings:
     offload: str = "none"
     attention_backend: str | None = None
     compile: bool = False
+    #: The MLP's GELU in the GEMM epilogue (``epilogue.py``); CUDA without offload only.
+    fuse_gelu: bool = True
 
 
 def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
@@ -157,9 +160,14 @@ def _place(pipe: Any, settings: LoadSettings) -> None:
 
 
 def apply_speed_levers(pipe: Any, settings: LoadSettings) -> None:
-    """Attention backend and regional compile; both are left alone on CPU, where they do not pay."""
+    """GELU epilogue, attention backend and regional compile; left alone on CPU, where they do not pay."""
     if settings.device == "cpu":
         return
+    if settings.fuse_gelu and settings.device.startswith("cuda") and settings.offload == "none":
+        # Offload hooks move weights when a module is called; the epilogue reads them directly.
+        from strata.engines.qwen_parts.epilogue import fuse_gelu
+
+        fuse_gelu(pipe.transformer)
     if settings.attention_backend:
         try:
             pipe.transformer.set_attention_backend(settings.attention_backend)
@@ -169,6 +177,7 @@ def apply_speed_levers(pipe: Any, settings: LoadSettings) -> None:
                 parameter="attention_backend",
             ) from exc
     if settings.compile:
+        use_joint_attention(pipe.transformer)  # RoPE that inductor fuses (attention.py)
         # Only the repeated block is compiled: 60 identical blocks share one graph, and new layer counts
         # or buckets recompile one block instead of the whole model. Not fullgraph: the step-cache hooks
         # wrap the blocks and make a host decision (.item()) per forward, which must stay a graph break.
