@@ -6,8 +6,8 @@ tokens), then reads it back for the GELU and writes it again: a separate kernel 
 block on an H200 (``docs/performance.md``). ``torch._addmm_activation(..., use_gelu=True)`` applies the
 same tanh approximation to the fp32 accumulator before the GEMM stores bf16, so the separate pass
 disappears. The parameters stay where they were (``net.0.proj``), so checkpoints and LoRA adapters
-address the same names; a projection wrapped by an adapter, or not on CUDA (where PyTorch's CPU
-path computes the exact, erf GELU instead), takes the ordinary path.
+address the same names; a projection wrapped by an adapter takes the ordinary path. Off CUDA the
+same GEMM is followed by a separate tanh GELU (PyTorch's CPU epilogue computes the exact, erf GELU).
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ class GemmGelu(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         proj = self.proj
-        if type(proj) is not torch.nn.Linear or proj.bias is None or not x.is_cuda:
+        if type(proj) is not torch.nn.Linear or proj.bias is None:  # e.g. wrapped by an adapter
             return functional.gelu(proj(x), approximate="tanh")
         flat = x.reshape(-1, x.shape[-1])
-        out = torch._addmm_activation(proj.bias, flat, proj.weight.t(), use_gelu=True)
+        if x.is_cuda:
+            out = torch._addmm_activation(proj.bias, flat, proj.weight.t(), use_gelu=True)
+        else:  # PyTorch's CPU epilogue computes the exact (erf) GELU, not the model's tanh one
+            out = functional.gelu(torch.addmm(proj.bias, flat, proj.weight.t()), approximate="tanh")
         return out.view(*x.shape[:-1], out.shape[-1])
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strata.engines.qwen_parts.attention import use_joint_attention
 from strata.errors import InvalidParameter, ModelUnavailable
 
 MODEL_PATH_SETTING = "STRATA_QWEN_MODEL_PATH"
@@ -177,7 +176,6 @@ def apply_speed_levers(pipe: Any, settings: LoadSettings) -> None:
                 parameter="attention_backend",
             ) from exc
     if settings.compile:
-        use_joint_attention(pipe.transformer)  # RoPE that inductor fuses (attention.py)
         # Only the repeated block is compiled: 60 identical blocks share one graph, and new layer counts
         # or buckets recompile one block instead of the whole model. Not fullgraph: the step-cache hooks
         # wrap the blocks and make a host decision (.item()) per forward, which must stay a graph break.
