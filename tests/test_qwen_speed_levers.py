@@ -1,4 +1,4 @@
-"""The GELU-epilogue speed lever on the tiny real pipeline.
+"""The qwen engine's GPU speed levers on the tiny real pipeline: the GELU epilogue and compile settings.
 
 On a CPU the swapped module runs the same GEMM on the projection's weights with a separate tanh GELU
 (PyTorch's CPU epilogue computes the exact GELU, not the model's tanh one), so these tests pin what
@@ -100,3 +100,12 @@ def test_the_lever_is_used_on_cuda_without_offload_only(pipe, device, offload, f
     settings = LoadSettings(Path("unused"), device, "bfloat16", offload, fuse_gelu=fuse)
     apply_speed_levers(pipe, settings)  # no backend, no compile: nothing here needs a GPU
     assert isinstance(pipe.transformer.transformer_blocks[0].txt_mlp.net[0], GemmGelu) is swapped
+
+
+def test_compile_is_regional_and_generic_in_the_prompt_length(pipe, monkeypatch):
+    """Static graphs recompile for every new prompt length (5 s each on an H200, eager after 8)."""
+    pipe.transformer = tiny.build_transformer()
+    calls = []
+    monkeypatch.setattr(pipe.transformer, "compile_repeated_blocks", lambda **kw: calls.append(kw))
+    apply_speed_levers(pipe, LoadSettings(Path("unused"), "cuda", "bfloat16", compile=True))
+    assert calls == [{"fullgraph": False, "dynamic": None}]
