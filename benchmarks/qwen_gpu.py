@@ -6,14 +6,18 @@ one-layer Qwen2.5-VL of the real width (3584), so prompt embeddings have the rea
 not representative and is excluded from the per-forward figures. Workload: 640 px bucket (square
 input), 4 layers, true CFG 4.0 with cfg_normalize, ``--steps`` steps (>= 10), extrapolated to 50.
 
-Measured per configuration: seconds per transformer forward (CUDA events around every forward),
-end-to-end seconds for the run and extrapolated to 50 steps, peak GPU memory, achieved TFLOP/s
-against the FLOP count of docs/qwen-image-layered.md §6 (204 TFLOP per forward at 200 text tokens;
-the exact count for this prompt is printed too), and the largest pixel difference from the stock
-output for the same seed and inputs. Step caches are reported separately: with random weights their
-reuse pattern says nothing about quality.
+First the ceilings, in the same process: bf16 TFLOP/s of matrix products and of the workload's
+attention per SDPA kernel. Then, one lever at a time on the same weights (stock, eager attention
+backends, step caches on the eager engine, regional compile, compile with the GELU epilogue), per
+configuration: compile/warm-up seconds, seconds per transformer forward (CUDA events around every
+forward), end-to-end seconds for the run and extrapolated to 50 steps, peak GPU memory, achieved
+TFLOP/s against the FLOP count of docs/qwen-image-layered.md §6 (204 TFLOP per forward at 200 text
+tokens; the exact count for this prompt is printed too), and the largest pixel difference from the
+stock output for the same seed and inputs. Step caches are reported separately: with random weights
+their reuse pattern says nothing about quality. ``--profile`` ends with the last configuration's
+kernels over one step. docs/performance.md holds a run's figures.
 
-    python benchmarks/qwen_gpu.py --steps 10 --json $OUT/qwen_gpu.json
+    python benchmarks/qwen_gpu.py --steps 20 --caches --json qwen_gpu.json --profile kernels.txt
 """
 
 from __future__ import annotations
