@@ -60,25 +60,6 @@ VAE = {
 }
 
 
-def build_smoke_pipeline() -> Any:
-    """The tiny test pipeline on the CPU: checks this script end to end where there is no GPU."""
-    from diffusers import QwenImageLayeredPipeline
-
-    from strata.engines.qwen_parts import tiny
-
-    tokenizer = tiny.build_tokenizer()
-    pipe = QwenImageLayeredPipeline(
-        scheduler=tiny.build_scheduler(),
-        vae=tiny.build_vae(),
-        text_encoder=tiny.build_text_encoder(tokenizer),
-        tokenizer=tokenizer,
-        processor=None,
-        transformer=tiny.build_transformer(),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def build_pipeline() -> Any:
     """The layered pipeline at full size with random bf16 weights, on the GPU."""
     import torch
@@ -317,7 +298,9 @@ def main() -> int:
         return 2
     if args.steps < 10:
         parser.error("--steps must be >= 10")
-    pipe = build_smoke_pipeline() if args.smoke else build_pipeline()
+    from strata.engines.qwen_parts import tiny
+
+    pipe = tiny.build_pipeline() if args.smoke else build_pipeline()
     image = Image.new("RGBA", (1024, 1024), (200, 220, 240, 255))
     report = Report(args, pipe)
     report.add(measure("stock diffusers", stock_runner(pipe, image, args.seed), pipe, args.steps))

@@ -23,19 +23,7 @@ from strata.engines.qwen_parts.loading import LoadSettings, apply_speed_levers
 
 @pytest.fixture(scope="module")
 def pipe():
-    from diffusers import QwenImageLayeredPipeline
-
-    tokenizer = tiny.build_tokenizer()
-    pipe = QwenImageLayeredPipeline(
-        scheduler=tiny.build_scheduler(),
-        vae=tiny.build_vae(),
-        text_encoder=tiny.build_text_encoder(tokenizer),
-        tokenizer=tokenizer,
-        processor=None,
-        transformer=tiny.build_transformer(),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return tiny.build_pipeline()
 
 
 def layers(pipe, transformer) -> np.ndarray:

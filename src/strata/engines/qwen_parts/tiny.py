@@ -165,18 +165,10 @@ def build_scheduler() -> Any:
     )
 
 
-def write_tiny_checkpoint(directory: str | Path) -> Path:
-    """Build the tiny pipeline and save it to ``directory`` in the diffusers layout; return the path.
-
-    The ``processor/`` folder holds what a ``Qwen2VLProcessor`` saves (image processor plus
-    tokenizer) and ``model_index.json`` names that class, as in the released checkpoint. It is
-    written by hand because constructing a ``Qwen2VLProcessor`` needs torchvision for its video half,
-    which strata does not use (see ``captions.py``).
-    """
+def build_pipeline() -> Any:
+    """The tiny ``QwenImageLayeredPipeline`` in memory (no caption processor), progress bar off."""
     from diffusers import QwenImageLayeredPipeline
-    from diffusers.utils import logging as diffusers_logging
 
-    directory = Path(directory)
     tokenizer = build_tokenizer()
     pipe = QwenImageLayeredPipeline(
         scheduler=build_scheduler(),
@@ -186,6 +178,22 @@ def write_tiny_checkpoint(directory: str | Path) -> Path:
         processor=None,
         transformer=build_transformer(),
     )
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]
+    return pipe
+
+
+def write_tiny_checkpoint(directory: str | Path) -> Path:
+    """Build the tiny pipeline and save it to ``directory`` in the diffusers layout; return the path.
+
+    The ``processor/`` folder holds what a ``Qwen2VLProcessor`` saves (image processor plus
+    tokenizer) and ``model_index.json`` names that class, as in the released checkpoint. It is
+    written by hand because constructing a ``Qwen2VLProcessor`` needs torchvision for its video half,
+    which strata does not use (see ``captions.py``).
+    """
+    from diffusers.utils import logging as diffusers_logging
+
+    directory = Path(directory)
+    pipe = build_pipeline()
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()  # it warns that the absent processor "cannot be saved"
     try:
@@ -193,7 +201,7 @@ def write_tiny_checkpoint(directory: str | Path) -> Path:
     finally:
         diffusers_logging.set_verbosity(verbosity)
     build_image_processor().save_pretrained(directory / "processor")
-    tokenizer.save_pretrained(directory / "processor")
+    pipe.tokenizer.save_pretrained(directory / "processor")
     index_path = directory / "model_index.json"
     index = json.loads(index_path.read_text())
     index["processor"] = ["transformers", "Qwen2VLProcessor"]
