@@ -97,3 +97,34 @@ def test_compile_is_regional_and_generic_in_the_prompt_length(pipe, monkeypatch)
     monkeypatch.setattr(pipe.transformer, "compile_repeated_blocks", lambda **kw: calls.append(kw))
     apply_speed_levers(pipe, LoadSettings(Path("unused"), "cuda", "bfloat16", compile=True))
     assert calls == [{"fullgraph": False, "dynamic": None}]
+
+
+@pytest.mark.parametrize(
+    ("method", "key"),
+    [
+        ("fb_cache", "fb_cache_threshold"),
+        ("tea_cache", "tea_cache_distance"),
+        ("db_cache", "db_cache_threshold"),
+    ],
+)
+def test_step_caches_compose_with_the_epilogue(pipe, method, key):
+    """Each cache's hooks wrap blocks whose MLPs are swapped: at threshold 0 nothing changes, and a
+    huge threshold still reuses every step after the first of each CFG branch."""
+    from strata.engines.qwen import QwenEngine
+
+    pipe.transformer = tiny.build_transformer()
+    engine = QwenEngine.from_pipeline(pipe)
+    image = Image.new("RGB", (96, 64), (30, 120, 200))
+    request = {"prompt": "a blue poster", "steps": 3, "seed": 4}
+
+    def decompose(**accelerators):
+        stack = engine.decompose(image, 2, {**request, "accelerators": accelerators})
+        return np.stack([np.asarray(layer) for layer in stack.layers]), stack.metadata["forwards_reused"]
+
+    plain, _ = decompose()
+    fuse_gelu(pipe.transformer)
+    fused, reused = decompose()
+    assert reused == 0 and np.array_equal(fused, plain)
+    exact, reused = decompose(**{method: True, key: 0.0})
+    assert reused == 0 and np.array_equal(exact, plain)
+    assert decompose(**{method: True, key: 1e9})[1] == 4
