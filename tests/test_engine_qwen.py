@@ -335,6 +335,47 @@ def test_bad_load_settings_are_clear_errors(checkpoint):
             get_engine("qwen", model_path=str(checkpoint), device="cuda").load()
 
 
+def test_load_settings_come_from_the_environment_unless_given(checkpoint, monkeypatch):
+    """The CLI, the library and the server construct the engine bare: the environment configures it."""
+    import torch
+
+    monkeypatch.setenv("STRATA_QWEN_OFFLOAD", "halfway")
+    with pytest.raises(InvalidParameter, match="offload must be one of"):
+        get_engine("qwen", model_path=str(checkpoint)).load()
+    get_engine("qwen", model_path=str(checkpoint), offload="none").load()  # the argument wins
+    monkeypatch.delenv("STRATA_QWEN_OFFLOAD")
+    monkeypatch.setenv("STRATA_QWEN_COMPILE", "maybe")
+    with pytest.raises(InvalidParameter, match="STRATA_QWEN_COMPILE must be one of"):
+        get_engine("qwen", model_path=str(checkpoint)).load()
+    monkeypatch.setenv("STRATA_QWEN_COMPILE", "off")
+    monkeypatch.setenv("STRATA_QWEN_DTYPE", "bfloat16")
+    engine = get_engine("qwen", model_path=str(checkpoint))
+    engine.load()
+    assert engine._pipe.transformer.dtype == torch.bfloat16
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("STRATA_QWEN_DEVICE", "cuda")
+        with pytest.raises(ModelUnavailable, match="CUDA is not available"):
+            get_engine("qwen", model_path=str(checkpoint)).load()
+
+
+def test_cli_model_path_runs_the_qwen_engine(checkpoint, tmp_path, capsys):
+    source = tmp_path / "poster.png"
+    Image.open(POSTER).convert("RGB").resize((64, 48)).save(source)
+    cli_main(["decompose", str(source), "--engine", "qwen", "--model-path", str(checkpoint), "-n", "3",
+              "-o", str(tmp_path / "out"), "--quiet"])  # fmt: skip
+    written = sorted((tmp_path / "out" / "poster").iterdir())
+    assert [p.name for p in written] == ["layer_00.png", "layer_01.png", "layer_02.png"]
+    for path in written:
+        with Image.open(path) as layer:
+            assert layer.mode == "RGBA" and layer.size == (64, 48)
+    capsys.readouterr()  # the loaders' progress bars
+    with pytest.raises(SystemExit) as info:
+        cli_main(["decompose", str(source), "--model-path", str(checkpoint), "-o", str(tmp_path / "classic")])
+    assert info.value.code == 1
+    assert capsys.readouterr().err.strip() == "strata: error: --model-path is a setting of the qwen engine"
+    assert not (tmp_path / "classic").exists()
+
+
 def test_make_tiny_refuses_a_non_empty_folder(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit) as info:

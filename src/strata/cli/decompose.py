@@ -69,6 +69,14 @@ def decompose(
         int | None, typer.Option("--layers", "-n", help="Number of layers (default: the engine's).")
     ] = None,
     engine: Annotated[str, typer.Option(help="Engine name (see `strata info`).")] = DEFAULT_ENGINE,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-path",
+            help="qwen engine: a diffusers-layout checkpoint folder (default: STRATA_QWEN_MODEL_PATH).",
+            show_default=False,
+        ),
+    ] = None,
     formats: Annotated[
         str, typer.Option("--format", "-f", help="Comma-separated: png,webp,tiff,psd,zip,ora,pptx.")
     ] = "png",
@@ -96,7 +104,9 @@ def decompose(
     """
     # 1. Validate everything that does not need the engine to run.
     chosen = parse_formats(formats)
-    runner = get_engine(engine)
+    if model_path is not None and engine != "qwen":
+        raise InvalidParameter("--model-path is a setting of the qwen engine", parameter="model_path")
+    runner = get_engine(engine, **({} if model_path is None else {"model_path": str(model_path)}))
     count = runner.capabilities.default_layers if layers is None else layers
     check_request(runner.capabilities, count, {})
     planned = plan_jobs(inputs, out)

@@ -25,10 +25,12 @@ accelerators           dict                fb_cache, db_cache, tea_cache and the
 =====================  ==================  ==========================================================
 
 Layers: 2..20; above 10 a ``UserWarning`` says quality and speed degrade (the demo stops at 10, the
-model was trained with up to 20). Constructor settings (load time): ``model_path``
-(or ``STRATA_QWEN_MODEL_PATH``), ``device``, ``dtype``, ``offload`` (none|model|sequential|group),
-``attention_backend`` (a diffusers backend name, CUDA only), ``compile`` (regional torch.compile,
-default on for CUDA without offload), ``lora_dir`` (or ``STRATA_LORA_DIR``).
+model was trained with up to 20). Constructor settings (load time), each read from the environment
+when not given: ``model_path`` (``STRATA_QWEN_MODEL_PATH``), ``device`` (``STRATA_QWEN_DEVICE``),
+``dtype`` (``STRATA_QWEN_DTYPE``), ``offload`` (``STRATA_QWEN_OFFLOAD``: none|model|sequential|group),
+``attention_backend`` (``STRATA_QWEN_ATTENTION_BACKEND``: a diffusers backend name, CUDA only),
+``compile`` (``STRATA_QWEN_COMPILE``: regional torch.compile, default on for CUDA without offload),
+``lora_dir`` (``STRATA_LORA_DIR``).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class QwenEngine:
         model_path: str | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        offload: str = "none",
+        offload: str | None = None,
         attention_backend: str | None = None,
         compile: bool | None = None,
         lora_dir: str | None = None,
@@ -129,15 +131,18 @@ class QwenEngine:
         """Load the pipeline once (idempotent)."""
         if self._pipe is not None:
             return
+        environment = loading.from_environment
         path = loading.resolve_model_path(self.model_path)
-        device, dtype = loading.choose_device(self.device, self.dtype)
-        # Compile by default only where it pays and nothing moves weights between forwards.
-        default_compile = device.startswith("cuda") and self.offload == "none"
-        use_compile = default_compile if self.compile is None else self.compile
-        settings = loading.LoadSettings(
-            path, device, dtype, self.offload, self.attention_backend, use_compile
+        device, dtype = loading.choose_device(
+            self.device or environment("device"), self.dtype or environment("dtype")
         )
-        pipe = loading.load_pipeline(settings)
+        offload = self.offload or environment("offload") or "none"
+        backend = self.attention_backend or environment("attention_backend")
+        # Compile by default only where it pays and nothing moves weights between forwards.
+        use_compile = self.compile if self.compile is not None else loading.compile_from_environment()
+        if use_compile is None:
+            use_compile = device.startswith("cuda") and offload == "none"
+        pipe = loading.load_pipeline(loading.LoadSettings(path, device, dtype, offload, backend, use_compile))
         self._scheduler_config = pipe.scheduler.config
         if (path / "processor").is_dir():
             self._image_processor = captions.load_image_processor(path)

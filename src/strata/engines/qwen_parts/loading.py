@@ -23,6 +23,25 @@ from typing import Any
 from strata.errors import InvalidParameter, ModelUnavailable
 
 MODEL_PATH_SETTING = "STRATA_QWEN_MODEL_PATH"
+#: Where a load-time setting the constructor leaves unset is read from, so that the CLI, the library
+#: and the server are configured alike (values are checked at load, like the constructor's).
+ENVIRONMENT = {
+    "device": "STRATA_QWEN_DEVICE",
+    "dtype": "STRATA_QWEN_DTYPE",
+    "offload": "STRATA_QWEN_OFFLOAD",
+    "attention_backend": "STRATA_QWEN_ATTENTION_BACKEND",
+    "compile": "STRATA_QWEN_COMPILE",
+}
+_SWITCH = {
+    "1": True,
+    "true": True,
+    "on": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+}
 HUB_REPO = "Qwen/Qwen-Image-Layered"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 OFFLOAD_MODES = ("none", "model", "sequential", "group")
@@ -41,6 +60,24 @@ class LoadSettings:
     compile: bool = False
     #: The MLP's GELU in the GEMM epilogue (``epilogue.py``); CUDA without offload only.
     fuse_gelu: bool = True
+
+
+def from_environment(name: str) -> str | None:
+    """The environment's value for the load-time setting ``name`` (a key of ``ENVIRONMENT``), or None."""
+    return os.environ.get(ENVIRONMENT[name]) or None
+
+
+def compile_from_environment() -> bool | None:
+    """``STRATA_QWEN_COMPILE`` as a switch (1/0, true/false, on/off, yes/no), or None when unset."""
+    value = from_environment("compile")
+    if value is None:
+        return None
+    if value.strip().lower() not in _SWITCH:
+        raise InvalidParameter(
+            f"{ENVIRONMENT['compile']} must be one of 1, 0, true, false, on, off, yes, no",
+            parameter="compile",
+        )
+    return _SWITCH[value.strip().lower()]
 
 
 def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
