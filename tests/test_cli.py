@@ -133,12 +133,22 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(capsys, images, tmp_path
         (["--format", "png,gif"], "unknown format 'gif'"),
         (["--format", ","], "no output format"),
         (["--engine", "nonesuch"], "unknown engine"),
+        (["--option", "steps=3"], "does not support the option 'steps'"),
+        (["--option", "steps"], "--option wants KEY=VALUE"),
+        (["--model-path", "somewhere"], "--model-path is a setting of the qwen engine"),
     ],
 )
 def test_bad_request_is_refused_before_anything_runs(capsys, images, tmp_path, args, message):
     code, _, err = run(capsys, "decompose", images["poster.png"], *args, "--out", tmp_path / "out")
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "out").exists()
+
+
+def test_engine_options_are_json_when_they_parse_else_text():
+    from strata.cli.decompose import parse_engine_options
+
+    parsed = parse_engine_options(["steps=20", "cfg_scale=4.5", "prompt=a red poster", "lora=[]", "x=a=b"])
+    assert parsed == {"steps": 20, "cfg_scale": 4.5, "prompt": "a red poster", "lora": [], "x": "a=b"}
 
 
 def test_unwritable_output_folder_is_refused(capsys, images, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -362,7 +364,10 @@ def test_cli_model_path_runs_the_qwen_engine(checkpoint, tmp_path, capsys):
     source = tmp_path / "poster.png"
     Image.open(POSTER).convert("RGB").resize((64, 48)).save(source)
     cli_main(["decompose", str(source), "--engine", "qwen", "--model-path", str(checkpoint), "-n", "3",
-              "-o", str(tmp_path / "out"), "--quiet"])  # fmt: skip
+              "-O", "steps=2", "-O", "seed=11", "-O", "prompt=a poster", "-o", str(tmp_path / "out"),
+              "--json"])  # fmt: skip
+    metadata = json.loads(capsys.readouterr().out)["results"][0]["metadata"]
+    assert (metadata["steps"], metadata["seed"], metadata["prompt"]) == (2, 11, "a poster")
     written = sorted((tmp_path / "out" / "poster").iterdir())
     assert [p.name for p in written] == ["layer_00.png", "layer_01.png", "layer_02.png"]
     for path in written:

@@ -100,3 +100,29 @@ def test_decomposing_and_exporting_import_nothing_heavy(tmp_path):
     assert "strata" in loaded and "psd_tools" in loaded
     gpu = {"torch", "diffusers", "transformers", "accelerate", "peft"}
     assert loaded & (gpu | {"scipy", "uvicorn", "fastapi", "httpx"}) == set()
+
+
+def test_the_qwen_engine_loads_its_weights_once_per_process(tmp_path, monkeypatch):
+    """Each call used to construct and load a fresh engine: for the real checkpoint, minutes each."""
+    from strata import library
+    from strata.cli import main as cli_main
+    from strata.engines.qwen_parts import loading
+
+    cli_main(["qwen", "make-tiny", str(tmp_path / "tiny")])
+    monkeypatch.setenv("STRATA_QWEN_MODEL_PATH", str(tmp_path / "tiny"))
+    loads = []
+    real_load = loading.load_pipeline
+    monkeypatch.setattr(
+        loading, "load_pipeline", lambda settings: loads.append(settings) or real_load(settings)
+    )
+    library._engine.cache_clear()
+    try:
+        small = Image.open(EXAMPLE).convert("RGB").resize((64, 48))
+        first, second = (
+            strata.decompose(small, 2, engine="qwen", steps=2, seed=seed, prompt="a poster")
+            for seed in (1, 2)
+        )
+    finally:
+        library._engine.cache_clear()
+    assert len(loads) == 1
+    assert len(first) == len(second) == 2 and first.metadata["seed"] == 1 and second.metadata["seed"] == 2

@@ -88,6 +88,16 @@ def decompose(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no per-file lines.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-O",
+            help="Engine option KEY=VALUE, repeatable (qwen: prompt, steps, seed, scheduler, ...; see "
+            "`strata info`); VALUE is read as JSON when it parses (20, 4.5, true), else as text.",
+            show_default=False,
+        ),
+    ] = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -108,7 +118,8 @@ def decompose(
         raise InvalidParameter("--model-path is a setting of the qwen engine", parameter="model_path")
     runner = get_engine(engine, **({} if model_path is None else {"model_path": str(model_path)}))
     count = runner.capabilities.default_layers if layers is None else layers
-    check_request(runner.capabilities, count, {})
+    settings = parse_engine_options(option or [])
+    check_request(runner.capabilities, count, settings)
     planned = plan_jobs(inputs, out)
     workers = worker_count(jobs, runner, len(planned))
     ensure_writable(out)
@@ -117,10 +128,12 @@ def decompose(
     # 2. Run each input; a failure is reported and the next input still runs.
     shown = not quiet and sys.stderr.isatty()
     if workers > 1:
-        results = run_parallel(planned, runner.name, count, chosen, options, workers, show_progress=shown)
+        results = run_parallel(
+            planned, runner.name, count, settings, chosen, options, workers, show_progress=shown
+        )
     else:
         runner.load()
-        results = run_all(planned, runner, count, chosen, options, show_progress=shown)
+        results = run_all(planned, runner, count, settings, chosen, options, show_progress=shown)
 
     # 3. Report: errors on stderr, then either one line per output or the JSON summary on stdout.
     for result in results:
@@ -134,6 +147,24 @@ def decompose(
     if any(result.error is not None for result in results):
         # SystemExit, not typer.Exit: the CLI runs click in non-standalone mode, which swallows Exit codes.
         raise SystemExit(1)
+
+
+def parse_engine_options(pairs: list[str]) -> dict[str, Any]:
+    """``["steps=20", "prompt=a red poster"]`` -> ``{"steps": 20, "prompt": "a red poster"}``.
+
+    A value is read as JSON when it parses (numbers, true/false, lists), else kept as text; the
+    engine checks names and values (``check_request``, then its own parsing) before any work.
+    """
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameter(f"--option wants KEY=VALUE, not {pair!r}", parameter="option")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except ValueError:
+            settings[key.strip()] = value
+    return settings
 
 
 def parse_formats(text: str) -> list[Format]:
@@ -207,6 +238,7 @@ def run_all(
     jobs: list[Job],
     runner: Engine,
     layers: int,
+    settings: dict[str, Any],
     formats: list[Format],
     options: dict[str, dict[str, Any]],
     *,
@@ -222,7 +254,7 @@ def run_all(
                 # The engine's run is 90 % of an input's bar; writing the files is the rest.
                 bar.update(task, completed=index + 0.9 * fraction, description=f"{job.source.name}: {stage}")
 
-            results.append(run_one(job, runner, layers, formats, options, report))
+            results.append(run_one(job, runner, layers, settings, formats, options, report))
             bar.update(task, completed=index + 1)
     return results
 
@@ -231,6 +263,7 @@ def run_parallel(
     jobs: list[Job],
     engine: str,
     layers: int,
+    settings: dict[str, Any],
     formats: list[Format],
     options: dict[str, dict[str, Any]],
     workers: int,
@@ -256,7 +289,7 @@ def run_parallel(
 
         def run(indices: list[int], size: int) -> tuple[list[int], list[int]]:
             work = [(index, jobs[index]) for index in indices]
-            return _run_pool(work, size, engine, (layers, names, options), finished)
+            return _run_pool(work, size, engine, (layers, settings, names, options), finished)
 
         queue, suspects = list(range(len(jobs))), []
         while queue:
@@ -272,7 +305,7 @@ def _run_pool(
     work: list[tuple[int, Job]],
     workers: int,
     engine: str,
-    request: tuple[int, list[str], dict[str, dict[str, Any]]],
+    request: tuple[int, dict[str, Any], list[str], dict[str, dict[str, Any]]],
     finished: Callable[[int, Result], None],
 ) -> tuple[list[int], list[int]]:
     """Run the numbered jobs in a pool of spawned processes (a fork would copy OpenCV's threads'
@@ -328,16 +361,19 @@ def _start_worker(engine: str) -> None:
     _WORKER_ENGINE.load()
 
 
-def _run_in_worker(job: Job, layers: int, formats: list[str], options: dict[str, dict[str, Any]]) -> Result:
+def _run_in_worker(
+    job: Job, layers: int, settings: dict[str, Any], formats: list[str], options: dict[str, dict[str, Any]]
+) -> Result:
     assert _WORKER_ENGINE is not None, "the worker was started without an engine"
     chosen = [get_format(name) for name in formats]
-    return run_one(job, _WORKER_ENGINE, layers, chosen, options, lambda fraction, stage: None)
+    return run_one(job, _WORKER_ENGINE, layers, settings, chosen, options, lambda fraction, stage: None)
 
 
 def run_one(
     job: Job,
     runner: Engine,
     layers: int,
+    settings: dict[str, Any],
     formats: list[Format],
     options: dict[str, dict[str, Any]],
     progress: Progress,
@@ -350,7 +386,7 @@ def run_one(
             raise InvalidInput(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
         image = open_image(job.source)
         decoded = time.perf_counter()
-        stack = runner.decompose(image, layers, {}, progress=progress)
+        stack = runner.decompose(image, layers, settings, progress=progress)
         decomposed = time.perf_counter()
         progress(1.0, "writing files")
         files = render_all(stack, formats, options)
