@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from strata.engines import DEFAULT_ENGINE, check_request, get_engine
+from strata.engines import DEFAULT_ENGINE, get_engine
 from strata.engines.base import Engine, Progress, ShouldCancel
 from strata.imaging.decode import open_image
 from strata.layers import LayerStack
@@ -36,7 +36,7 @@ def decompose(
     """
     picture = open_image(image)
     runner = _engine(engine)
-    check_request(runner.capabilities, layers, options)
+    runner.check(layers, options)
     runner.load()
     return runner.decompose(picture, layers, options, progress=progress, should_cancel=should_cancel)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import tifffile
 from PIL import Image
-from runware import IAcceleratorOptions, IImageInference, IInputs, ISettings, Runware, RunwareAPIError
+from runware import IAcceleratorOptions, IImageInference, IInputs, ILora, ISettings, Runware, RunwareAPIError
 
 import strata_server
 from shared_data import POSTERS
@@ -85,3 +85,15 @@ def test_qwen_refuses_what_it_does_not_support(server: strata_server.RunningServ
             server, reference, steps=2, extraArgs={"advancedFeatures": {"ultralytics": {"inpaintSize": 512}}}
         )
     assert caught.value.code == "unsupportedParameter"
+
+
+def test_a_lora_the_server_cannot_find_is_refused_with_the_setting_named(
+    server: strata_server.RunningServer, tmp_path: Path
+) -> None:
+    """Checked by the engine when the task is parsed (no queue, no reference fetch); the server goes on."""
+    reference = tmp_path / "poster.png"
+    Image.open(POSTER).convert("RGB").resize((64, 64)).save(reference)
+    with pytest.raises(RunwareAPIError) as caught:
+        infer(server, reference, steps=2, lora=[ILora(model="test:style@1", weight=0.8)])
+    assert caught.value.code == "invalidParameter" and "STRATA_LORA_DIR" in str(caught.value)
+    assert len(infer(server, reference, steps=2, settings=ISettings(layers=2))) == 1

@@ -106,12 +106,14 @@ def parse_inference(
             "image-classification model",
             parameter="safety.checkContent",
         )
+    layers, options = parse_layers(wire, engine), engine_options(wire, engine)
+    engine.check(layers, options)  # a bad scheduler or LoRA id is refused now, not after the queue
     return InferenceSpec(
         task_uuid=wire.taskUUID,
         model=model.air,
         engine=model.engine,
         reference=parse_reference(wire),
-        layers=parse_layers(wire, engine),
+        layers=layers,
         number_results=wire.numberResults or 1,
         seed=wire.seed,
         width=wire.width,
@@ -126,7 +128,7 @@ def parse_inference(
         webhook_url=wire.webhookURL,
         upload_endpoint=wire.uploadEndpoint,
         check_content=check_content,
-        engine_options=engine_options(wire, engine),
+        engine_options=options,
         fingerprint=fingerprint(task),
         base_url=base_url,
     )

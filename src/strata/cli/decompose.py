@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import typer
 
-from strata.engines import DEFAULT_ENGINE, check_request, get_engine
+from strata.engines import DEFAULT_ENGINE, get_engine
 from strata.engines.base import Engine, Progress
 from strata.errors import InternalError, InvalidInput, InvalidParameter, OutputError, StrataError
 from strata.exporters import Format, get_format, render_all
@@ -119,7 +119,7 @@ def decompose(
     runner = get_engine(engine, **({} if model_path is None else {"model_path": str(model_path)}))
     count = runner.capabilities.default_layers if layers is None else layers
     settings = parse_engine_options(option or [])
-    check_request(runner.capabilities, count, settings)
+    runner.check(count, settings)  # names and values, before any input is read or weight loaded
     planned = plan_jobs(inputs, out)
     workers = worker_count(jobs, runner, len(planned))
     ensure_writable(out)
@@ -153,7 +153,7 @@ def parse_engine_options(pairs: list[str]) -> dict[str, Any]:
     """``["steps=20", "prompt=a red poster"]`` -> ``{"steps": 20, "prompt": "a red poster"}``.
 
     A value is read as JSON when it parses (numbers, true/false, lists), else kept as text; the
-    engine checks names and values (``check_request``, then its own parsing) before any work.
+    engine checks names and values (``Engine.check``) before any input is read.
     """
     settings: dict[str, Any] = {}
     for pair in pairs:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from strata.editing.records import Entry, bake_opacity, build, entries
-from strata.engines import Engine, check_request, get_engine
+from strata.engines import Engine, get_engine
 from strata.engines.base import Progress, ShouldCancel
 from strata.errors import InvalidParameter
 from strata.imaging.compose import over_uint8
@@ -60,7 +60,7 @@ def decompose_layer(
     crop = target[box[1] : box[3], box[0] : box[2]]
     # 2. Run the engine on the crop flattened over a contrasting colour.
     runner = get_engine(engine) if isinstance(engine, str) else engine
-    check_request(runner.capabilities, layers, options)
+    runner.check(layers, options)
     runner.load()
     parts = runner.decompose(_flatten(crop), layers, dict(options or {}), progress, should_cancel)
     # 3. Re-shape the engine's layers so that they stack to the original layer, within 1/255.

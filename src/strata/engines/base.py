@@ -49,6 +49,10 @@ class Engine(Protocol):
         """Do the heavy, one-time work. Idempotent."""
         ...
 
+    def check(self, layers: int, options: Mapping[str, Any] | None = None) -> None:
+        """Raise the parameter error that ``decompose`` would raise for these arguments, loading nothing."""
+        ...
+
     def decompose(
         self,
         image: Image.Image,

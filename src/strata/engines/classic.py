@@ -197,6 +197,9 @@ class ClassicEngine:
         # The service runs several requests side by side on few cores; more threads only contend.
         cv2.setNumThreads(2)
 
+    def check(self, layers: int, options: Mapping[str, Any] | None = None) -> None:
+        check_request(self.capabilities, layers, options)
+
     def decompose(
         self,
         image: Image.Image,
@@ -205,7 +208,7 @@ class ClassicEngine:
         progress: Progress | None = None,
         should_cancel: ShouldCancel | None = None,
     ) -> LayerStack:
-        check_request(self.capabilities, layers, options)
+        self.check(layers, options)
         run = _Stages(progress or no_progress, should_cancel or never_cancel)
         self.load()
 

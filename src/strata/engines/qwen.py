@@ -148,6 +148,19 @@ class QwenEngine:
             self._image_processor = captions.load_image_processor(path)
         self._pipe = pipe
 
+    def check(self, layers: int, options: Mapping[str, Any] | None = None) -> None:
+        """Every parameter error of ``decompose`` (names, values, scheduler, caches, LoRA files), unloaded."""
+        self._parse(layers, options)
+
+    def _parse(
+        self, layers: int, options: Mapping[str, Any] | None
+    ) -> tuple[QwenRequest, CachePlan, list[Path]]:
+        check_request(self.capabilities, layers, options)
+        request = parse_request(layers, options)
+        canonical_name(request.scheduler)
+        plan = parse_plan(request.accelerators, request.steps)
+        return request, plan, resolve_lora_files(request.lora, self.lora_dir)
+
     def decompose(
         self,
         image: Image.Image,
@@ -174,11 +187,7 @@ class QwenEngine:
         """``number_results`` decompositions of ``image`` sharing one caption and prompt encoding."""
         progress, should_cancel = progress or no_progress, should_cancel or never_cancel
         # 1. Validate everything before any heavy work.
-        check_request(self.capabilities, layers, options)
-        request = parse_request(layers, options)
-        canonical_name(request.scheduler)
-        plan = parse_plan(request.accelerators, request.steps)
-        lora_paths = resolve_lora_files(request.lora, self.lora_dir)
+        request, plan, lora_paths = self._parse(layers, options)
         # 2. Load the weights (once).
         self.load()
         timings: dict[str, float] = {}

@@ -163,15 +163,15 @@ def engine_decomposer(
 
     ``layers`` (if given) and ``options`` are checked against the engine's capabilities before loading.
     """
-    from strata.engines import check_request, get_engine
+    from strata.engines import get_engine
 
     engine = get_engine(name)
     if layers is not None:
-        check_request(engine.capabilities, layers, options)
+        engine.check(layers, options)
     engine.load()
 
     def decompose(image: Image.Image, count: int) -> LayerStack:
-        check_request(engine.capabilities, count, options)
+        engine.check(count, options)
         return engine.decompose(image, count, options)
 
     return decompose
