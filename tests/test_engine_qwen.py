@@ -396,3 +396,35 @@ def test_resize_keeps_edge_colour():
     resized = np.asarray(resize_rgba(layer, (5, 5)))
     visible = resized[resized[..., 3] > 0]
     assert (visible[:, 0] >= 250).all() and (visible[:, 1:3] <= 5).all()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Torchinductor does not support code generation for complex:UserWarning")
+def test_adapters_and_caches_run_uncompiled_and_compile_nothing(
+    checkpoint, engine, image, lora_dir, monkeypatch
+):
+    """With compiled blocks, a LoRA's scale and the caches' hooks made dynamo recompile the block again
+    and again; such requests now run the blocks eagerly (bit-identical to an uncompiled engine)."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setenv("STRATA_LORA_DIR", str(lora_dir))
+    compiled = get_engine("qwen", model_path=str(checkpoint))
+    compiled.load()
+    compiled._pipe.transformer.compile_repeated_blocks(fullgraph=False, dynamic=None)
+    try:
+        plain = pixels(run(compiled, image, steps=3))  # compiles: the prompt's and the negative's lengths
+        graphs = counters["stats"]["unique_graphs"]
+        for options in (
+            {"lora": [{"model": "test:style@1", "weight": 0.8, "transformer": "high"}]},
+            {"accelerators": {"fb_cache": True, "fb_cache_threshold": 1e9}},
+            {"accelerators": {"tea_cache": True, "tea_cache_distance": 1e9}},
+        ):
+            layers = pixels(run(compiled, image, steps=3, **options))
+            assert np.array_equal(layers, pixels(run(engine, image, steps=3, **options)))
+        assert counters["stats"]["unique_graphs"] == graphs
+        assert np.array_equal(pixels(run(compiled, image, steps=3)), plain)  # the plain graphs still serve
+        assert counters["stats"]["unique_graphs"] == graphs
+    finally:
+        torch._dynamo.reset()

@@ -35,6 +35,7 @@ when not given: ``model_path`` (``STRATA_QWEN_MODEL_PATH``), ``device`` (``STRAT
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import secrets
@@ -295,7 +296,12 @@ class QwenEngine:
         if should_cancel():
             raise Cancelled("cancelled before denoising")
         pipe.scheduler = build_scheduler(request.scheduler, self._scheduler_config)
+        # Adapters and step caches run the blocks uncompiled: dynamo specialises on an adapter's scale
+        # and on the caches' hooks, and recompiled the block for each (the cache hooks many times a
+        # request, past its limit of 8 graphs); the graphs of plain requests are kept for them.
+        uncompiled = bool(request.lora) or plan.method is not None
         with (
+            torch.compiler.set_stance("force_eager") if uncompiled else contextlib.nullcontext(),
             LoraSession(pipe, request.lora, lora_paths, request.steps) as lora,
             accelerated(pipe, plan, request.steps) as window,
         ):

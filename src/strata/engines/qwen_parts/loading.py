@@ -169,6 +169,10 @@ def load_pipeline(settings: LoadSettings) -> Any:
             f"cannot load the checkpoint at {settings.path}: {exc}", parameter="model"
         ) from exc
     pipe.set_progress_bar_config(disable=True)
+    # Inference only. Parameters loaded as trainable also make compiled graphs guard on requires_grad,
+    # which loading a LoRA (peft freezes the base layers) flips.
+    for component in (pipe.transformer, pipe.vae, pipe.text_encoder):
+        component.requires_grad_(False)
     _place(pipe, settings)
     apply_speed_levers(pipe, settings)
     return pipe
