@@ -15,7 +15,9 @@ Offload modes, for GPUs smaller than the ~58 GB of bf16 weights (sizes from the 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,9 +163,10 @@ def load_pipeline(settings: LoadSettings) -> Any:
             allowed_values=list(OFFLOAD_MODES),
         )
     try:
-        pipe = QwenImageLayeredPipeline.from_pretrained(
-            settings.path, processor=None, dtype=getattr(torch, settings.dtype), local_files_only=True
-        )
+        with _no_progress_bars():  # a CLI run, a script or a server log gets no loading bars on stderr
+            pipe = QwenImageLayeredPipeline.from_pretrained(
+                settings.path, processor=None, dtype=getattr(torch, settings.dtype), local_files_only=True
+            )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelUnavailable(
             f"cannot load the checkpoint at {settings.path}: {exc}", parameter="model"
@@ -176,6 +179,23 @@ def load_pipeline(settings: LoadSettings) -> Any:
     _place(pipe, settings)
     apply_speed_levers(pipe, settings)
     return pipe
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """diffusers' and transformers' loading progress bars off, as they were afterwards."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = [(lib, lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _ in shown:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, enabled in shown:
+            if enabled:
+                lib.enable_progress_bar()
 
 
 def _place(pipe: Any, settings: LoadSettings) -> None:
