@@ -34,16 +34,7 @@ ENVIRONMENT = {
     "attention_backend": "STRATA_QWEN_ATTENTION_BACKEND",
     "compile": "STRATA_QWEN_COMPILE",
 }
-_SWITCH = {
-    "1": True,
-    "true": True,
-    "on": True,
-    "yes": True,
-    "0": False,
-    "false": False,
-    "off": False,
-    "no": False,
-}
+_SWITCH = dict.fromkeys(("1", "true", "on", "yes"), True) | dict.fromkeys(("0", "false", "off", "no"), False)
 HUB_REPO = "Qwen/Qwen-Image-Layered"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 OFFLOAD_MODES = ("none", "model", "sequential", "group")
@@ -74,12 +65,12 @@ def compile_from_environment() -> bool | None:
     value = from_environment("compile")
     if value is None:
         return None
-    if value.strip().lower() not in _SWITCH:
+    switch = _SWITCH.get(value.strip().lower())
+    if switch is None:
         raise InvalidParameter(
-            f"{ENVIRONMENT['compile']} must be one of 1, 0, true, false, on, off, yes, no",
-            parameter="compile",
+            f"{ENVIRONMENT['compile']} must be one of {', '.join(_SWITCH)}", parameter="compile"
         )
-    return _SWITCH[value.strip().lower()]
+    return switch
 
 
 def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
