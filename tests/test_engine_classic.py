@@ -320,6 +320,31 @@ def test_the_words_of_a_title_are_one_layer_and_columns_are_not() -> None:
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("layers", [3, 4])
+def test_a_title_across_a_cards_edge_is_one_layer_above_the_complete_card(layers: int) -> None:
+    # The title's middle lies on the card and its ends on the page, and the card's bottom edge runs
+    # through its letters: the part on the card was peeled as the card's content.
+    image = Image.new("RGB", (900, 560), (150, 92, 120))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([300, 120, 600, 400], radius=24, fill=(40, 82, 60))
+    draw.text((170, 350), "Design Week", font=ImageFont.load_default(80), fill=(244, 236, 240))
+    draw.ellipse([700, 60, 800, 160], fill=(240, 200, 60))
+    stack = ClassicEngine().decompose(image, layers)
+    assert_exact(stack, image)
+    light = np.asarray(image).min(axis=-1) > 200
+    light[:, 650:] = False  # the title's letters, not the yellow circle
+    owners = {owner_of(stack, y, x) for y, x in np.argwhere(light)[::10]}
+    card = owner_of(stack, 200, 450)
+    assert len(owners) == 1, f"the title is cut into layers {owners}"
+    (title,) = owners
+    assert title > card and stack.names[title].startswith("text")
+    # Moving the title away shows the whole card, not holes where its letters were.
+    on_card = light & (np.arange(560)[:, None] < 395) & (np.arange(900)[None, :] > 310)
+    on_card &= np.arange(900)[None, :] < 590
+    assert on_card.sum() > 300
+    assert np.abs(hide(stack, title)[on_card] - (40, 82, 60)).max() <= 2
+
+
 def overlapping_cards(photo_size: tuple[int, int]) -> Image.Image:
     """A photo, a dark card over its corner, and a light card over the dark card's corner."""
     image = Image.new("RGB", (600, 420), (240, 240, 245))

@@ -232,6 +232,19 @@ def test_words_of_one_line_join_and_other_text_stays_apart() -> None:
     assert out[0].kind == "text" and out[0].box == (100, 20, 132, 280)
 
 
+def test_a_title_running_off_a_card_joins_its_words_on_the_page_above_the_card() -> None:
+    card = _element(40, 100, np.ones((80, 200)), root=1)  # rows 40-120, columns 100-300
+    card.kind = "shape"
+    across = _word(100, 150, (40, 100), root=1, depth=2)  # peeled as the card's content, half off it
+    before, after = _word(100, 20, (40, 120), root=2), _word(100, 260, (40, 90), root=3)  # on the page
+    label = _word(60, 230, (20, 62), root=1, depth=2)  # the card's own label, of the same ink ...
+    beside = _word(60, 300, (20, 40), root=4)  # ... 8 px from a word on the page, beside the card
+    out = join_words([card, across, before, after, label, beside])
+    title = next(e for e in out if e.kind == "text" and e.box[1] == 20)
+    assert title.box == (100, 20, 140, 350) and title.depth == 2 and title.root == 2
+    assert [e.root for e in out if e is not title] == [1, 1, 4]
+
+
 def test_the_marks_of_a_text_run_join_it() -> None:
     line = _word(100, 20, (40, 200), root=1)
     dot = _word(84, 150, (8, 8), root=2)  # the dot of an "i", 8 px above the letters

@@ -48,7 +48,9 @@ Policies (what a user can rely on):
   letters' height), are one text element with their marks (dots, accents, full stops;
   :func:`~strata.imaging.elements.join_words`): a title is one layer, not one per word; columns and
   menu items, further apart, stay apart. A letter cut off its word (compression can leave an "H" or an
-  "l" apart, too few glyphs to be text) joins the line it sits on in its ink.
+  "l" apart, too few glyphs to be text) joins the line it sits on in its ink. A title laid across a
+  card's edge, whose middle was peeled as the card's content, joins its words on the page into one
+  run above the card, which stays complete under it.
 * **Outlines.** A title's stroke outline in another colour, a card's border and a circle's outline are
   one element with what they outline, at any N: a ring whose pixels off an element lie within 6 pixels
   of it and around it joins it (:func:`~strata.imaging.elements.absorb_halos`).

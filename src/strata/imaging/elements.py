@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 
 import cv2
 import numpy as np
@@ -45,6 +45,9 @@ HALO_REACH, HALO_SHARE = 6, 0.9
 #: a letter's height; columns and menu items stand further apart), and their ink is within
 #: ``INK_TOL`` (max channel).
 LINE_OVERLAP, WORD_GAP, INK_TOL = 0.6, 0.6, 0.1
+#: Text peeled as a card's content with at least this share of its ink off the card runs across the
+#: card's edge (a title laid over a card's corner), not on the card: it joins its line's words on the page.
+RUNS_OFF = 0.05
 #: A mark of a text run (the dot of an "i", an accent, a full stop) is at most this fraction of the
 #: run's height long, and lies within that much of it above or below.
 MARK = 0.5
@@ -296,7 +299,9 @@ def join_words(elements: list[Element]) -> list[Element]:
     Letters are grouped into words by a dilation capped at 2 % of the canvas's long side and
     following the median component height, so the words of a large title, or the dot of its "i",
     can come out apart; a designer sets a line of text as one run. Only things on the same thing
-    join: both on the page, or both on the same card, and in one ink. What lay on a word (a speck of
+    join: both on the page, or both on the same card, and in one ink; or a word on the page and one
+    peeled as a card's content that runs off the card (:data:`RUNS_OFF`: the card's edge crosses the
+    title), whose run is then a component of its own above the card. What lay on a word (a speck of
     ringing in a letter) then belongs to the run's component.
     """
     boxes = [_ink_box(e) for e in elements]
@@ -311,12 +316,23 @@ def join_words(elements: list[Element]) -> list[Element]:
             inks[i] = np.median(elements[i].colour[elements[i].alpha >= 0.5], axis=0)
         return inks[i]
 
-    def beside(i: int, j: int) -> bool:
-        """Same parent (the page, or one card) and one ink."""
-        first, second = elements[i], elements[j]
-        if first.depth != second.depth or (first.depth > 1 and first.root != second.root):
+    @cache
+    def runs_off(i: int) -> bool:
+        element = elements[i]
+        if element.kind != "text":
             return False
-        return float(np.abs(ink(i) - ink(j)).max()) <= INK_TOL
+        under = [e for e in elements if e.root == element.root and e.depth < element.depth]
+        cards = [e for e in under if e.kind != "text"]
+        return bool(cards) and outside(element, cards) >= RUNS_OFF
+
+    def beside(i: int, j: int) -> bool:
+        """Same parent (the page, or one card), or a page word and one running off its card; one ink."""
+        first, second = elements[i], elements[j]
+        same = first.depth == second.depth and (first.depth == 1 or first.root == second.root)
+        across = first.root != second.root and (
+            (first.depth == 1 and runs_off(j)) or (second.depth == 1 and runs_off(i))
+        )
+        return (same or across) and float(np.abs(ink(i) - ink(j)).max()) <= INK_TOL
 
     def find(i: int) -> int:
         while owner[i] != i:
@@ -342,10 +358,16 @@ def join_words(elements: list[Element]) -> list[Element]:
         if near:
             i = min(near, key=lambda i: abs(lines[i][0] + lines[i][2] - mark[0] - mark[2]))
             owner[find(j)] = find(i)
-    runs = _gather(elements, owner)
+    # A run is the component of its word on the page, if one is (across a card's edge: above the card).
+    runs = [(min(run, key=lambda e: e.depth), run) for run in _gather(elements, owner)]
     # What lay on a word (a speck in a letter) now lies on the run: it joins the run's component.
-    root = {e.root: run[0].root for run in runs for e in run[1:] if e.depth == 1}
-    return [merged(run, "text") if len(run) > 1 else _rerooted(run[0], root) for run in runs]
+    root = {e.root: head.root for head, run in runs for e in run if e.depth == 1 and e is not head}
+    return [
+        replace(merged(run, "text"), depth=max(e.depth for e in run), root=head.root)
+        if len(run) > 1
+        else _rerooted(run[0], root)
+        for head, run in runs
+    ]
 
 
 def _rerooted(element: Element, root: dict[int, int]) -> Element:

@@ -420,8 +420,9 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
 
 def _stackable(upper: Element, lower: Element) -> bool:
     """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
-    card, a photo under a photo, or a photo that is a whole rectangle under a card."""
-    if upper.kind == lower.kind != "text":
+    card, a photo under a photo, a card or a photo under a title running across its edge
+    (:func:`~strata.imaging.elements.join_words`), or a photo that is a whole rectangle under a card."""
+    if upper.kind == lower.kind != "text" or (upper.kind == "text" != lower.kind):
         return True
     if upper.kind != "shape" or lower.kind != "photo":
         return False
