@@ -368,12 +368,14 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     above repeats.
     """
     out: list[np.ndarray | None] = []
-    base = bottom_depths([e for layer in plan for e in layer])
+    elements = [e for layer in plan for e in layer]
+    base = bottom_depths(elements)
+    titles = _titles(elements, base)
     for index, layer in enumerate(plan):
         above = [e for upper in plan[index + 1 :] for e in upper]
         mask: np.ndarray | None = None
         for element in layer:
-            sitting = [other for other in above if _sits_on(other, element, base)]
+            sitting = [other for other in above if _sits_on(other, element, base, titles)]
             if not sitting:
                 continue
             if mask is None:
@@ -389,19 +391,32 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     return out
 
 
-def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
+def _titles(elements: list[Element], base: dict[int, int]) -> set[int]:
+    """The components whose largest bottom element is text: a title on the page, or one laid across a
+    card's edge (:func:`~strata.imaging.elements.join_words`), not a card or a photo with text on it."""
+    largest: dict[int, Element] = {}
+    for element in elements:
+        root = element.root
+        if element.depth == base[root] and (root not in largest or element.area > largest[root].area):
+            largest[root] = element
+    return {root for root, element in largest.items() if element.kind == "text"}
+
+
+def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[int]) -> bool:
     """``upper`` lies further up than ``lower`` and covers part of its opaque body.
 
     Opaque pixels under another element are ones completed under it: contents of a card or photo
     (same component), or a card stacked on another card, a photo on another photo, a card on a
-    whole photo (:func:`_stackable`; another component, whose bottom element ``upper`` is: ``base``
-    maps each component to its bottom depth). An element that only touches the container's edge
-    (a title whose rim meets a photo) does not sit on it: the layers stay disjoint there instead of
-    stacking for a few rim pixels.
+    whole photo, a title across a card (:func:`_stackable`; another component, whose bottom element
+    ``upper`` is: ``base`` maps each component to its bottom depth, ``titles`` are :func:`_titles`).
+    An element that only touches the container's edge (a title whose rim meets a photo) does not sit
+    on it: the layers stay disjoint there instead of stacking for a few rim pixels.
     """
     if upper.depth <= lower.depth:
         return False
-    if upper.root != lower.root and not (upper.depth == base[upper.root] and _stackable(upper, lower)):
+    if upper.root != lower.root and not (
+        upper.depth == base[upper.root] and _stackable(upper, lower, upper.root in titles)
+    ):
         return False
     meet = crops(upper.box, lower.box)
     if meet is None:
@@ -418,11 +433,12 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int]) -> bool:
     return bool(cv2.erode((covered >= 1.0).astype(np.uint8), kernel).any())
 
 
-def _stackable(upper: Element, lower: Element) -> bool:
+def _stackable(upper: Element, lower: Element, title: bool) -> bool:
     """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
-    card, a photo under a photo, a card or a photo under a title running across its edge
-    (:func:`~strata.imaging.elements.join_words`), or a photo that is a whole rectangle under a card."""
-    if upper.kind == lower.kind != "text" or (upper.kind == "text" != lower.kind):
+    card, a photo under a photo, a card or a photo under a ``title`` (of a component of text, laid
+    across its edge: :func:`~strata.imaging.elements.join_words`), or a photo that is a whole
+    rectangle under a card."""
+    if upper.kind == lower.kind != "text" or (title and upper.kind == "text" != lower.kind):
         return True
     if upper.kind != "shape" or lower.kind != "photo":
         return False
