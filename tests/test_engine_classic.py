@@ -376,6 +376,23 @@ def test_a_card_over_another_cards_corner_is_one_flat_layer(photo_size: tuple[in
     assert_exact(stack, image)
 
 
+@pytest.mark.parametrize("layers", [3, 6])
+def test_a_card_over_a_narrow_strip_of_a_card_beside_it_leaves_it_complete(layers: int) -> None:
+    # The upper card covers a strip 6 pixels wide of the lower card's side: under 1 % of the lower
+    # card, but wider than an anti-aliased rim, so the image shows which card lies on top.
+    image = Image.new("RGB", (700, 460), (214, 140, 170))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle([60, 150, 366, 420], radius=14, fill=(160, 140, 90))
+    draw.rounded_rectangle([360, 30, 640, 230], radius=14, fill=(168, 208, 176))
+    stack = ClassicEngine().decompose(image, layers)
+    assert_exact(stack, image)
+    lower, upper = owner_of(stack, 300, 200), owner_of(stack, 100, 500)
+    assert upper > lower > 0
+    strip = (slice(160, 220), slice(361, 365))  # under the upper card, inside the lower one
+    revealed = hide(stack, upper)[strip]
+    assert np.abs(revealed - (160, 140, 90)).max() <= 2, "moving the upper card leaves a notch"
+
+
 @pytest.mark.parametrize("circle", [(106, 42, 66), (40, 120, 200)], ids=["near the card's colour", "apart"])
 def test_a_large_card_is_complete_under_a_small_circle_over_its_corner(circle: tuple[int, int, int]) -> None:
     # The card is 20 times the circle, so the two are no peers; the circle still lies mostly off the
@@ -423,6 +440,22 @@ def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
     hidden = truth & (np.asarray(image).astype(int) != layer[..., :3]).any(axis=-1)
     assert hidden.sum() > 500  # the completed cap, under the card, is the ellipse's colour
     assert np.abs(layer[hidden][:, :3].astype(int) - layer[shown][:3]).max() <= 3
+    assert_exact(stack, image)
+
+
+@pytest.mark.parametrize("layers", [4, 6])
+def test_a_card_over_a_narrow_strip_of_another_leaves_it_complete(layers: int) -> None:
+    # Synthetic design 36 of the project's generator: a card whose corner lies over a strip about 6
+    # pixels wide of another card's side, thinner than the 9 pixels a hidden part had to be (thicker
+    # than a rim): moving the upper card left a notch in the lower one.
+    group, image, stack = synthetic_design(36, layers)
+    lower, upper = truth_mask(group, "card 1"), truth_mask(group, "card 2")
+    strip = lower & upper
+    assert 200 < strip.sum() < 1000
+    assert shown_by(stack, upper) > shown_by(stack, lower)
+    hidden = hide(stack, shown_by(stack, upper))[strip]
+    colour = np.asarray(image)[ndimage.binary_erosion(lower & ~upper, iterations=20)]
+    assert np.abs(hidden - np.median(colour, axis=0)).max() <= 3, "moving the upper card leaves a notch"
     assert_exact(stack, image)
 
 

@@ -53,8 +53,9 @@ RUNS_OFF = 0.05
 MARK = 0.5
 #: Two overlapping flat shapes are stacked by the image where they overlap when it is closer to one's
 #: fill than to the other's by this much (mean max-channel distance), over at least SHOWN_MIN pixels
-#: and SHOWN_SHARE of the larger one (a card's corner, not a few pixels of rim).
-SHOWN_TOL, SHOWN_MIN, SHOWN_SHARE = 0.05, 20, 0.01
+#: and SHOWN_SHARE of the larger one or a part THICK pixels thick (a card's corner or a strip of its
+#: side, not a few pixels of rim: an anti-aliased or soft rim is at most 4 pixels wide).
+SHOWN_TOL, SHOWN_MIN, SHOWN_SHARE, THICK = 0.05, 20, 0.01, 5
 #: Overlapping shapes are peers (two cards) when the lower one is at most this many times larger.
 PEER = 4
 #: An element with at least this fraction of its area off the shape under it only overlaps that shape
@@ -467,10 +468,16 @@ def _overlap(
         return None
     crop_a, crop_b = meet
     both = (a.alpha[crop_a] >= 1.0) & (b.alpha[crop_b] >= 1.0)
-    if both.sum() < max(SHOWN_MIN, SHOWN_SHARE * max(a.area, b.area)):
+    count = int(np.count_nonzero(both))
+    if count < SHOWN_MIN or (count < SHOWN_SHARE * max(a.area, b.area) and not thick(both)):
         return None
     seen = gather(image[a.top : a.box[2], a.left : a.box[3]][crop_a], both)
     return seen, gather(a.colour[crop_a], both), gather(b.colour[crop_b], both), both, crop_a
+
+
+def thick(mask: np.ndarray) -> bool:
+    """Whether ``mask`` holds a part :data:`THICK` pixels thick in both directions (not only a rim)."""
+    return bool(cv2.erode(mask.astype(np.uint8), np.ones((THICK, THICK), np.uint8)).any())
 
 
 def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:

@@ -39,19 +39,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from strata.imaging.compose import shown
 from strata.imaging.elements import (
     KINDS,
     OVERHANG,
+    THICK,
     Element,
     bottom_depths,
     crops,
     fill_holes,
     outside,
     pixel_box_area,
+    thick,
 )
 from strata.imaging.fill import gather, paste
 
@@ -80,9 +81,8 @@ WHOLE = 0.97
 #: An overhang is detached before merging only when it fills this fraction of its box (a solid shape).
 SOLID = 0.45
 #: An element above its container covers at least this fraction of the smaller of the two, or a
-#: part of it this many pixels thick, else it only touches it.
+#: part of it :data:`~strata.imaging.elements.THICK` pixels thick, else it only touches it.
 SITS_ON = 0.05
-THICK = 9
 
 
 def plan_layers(elements: list[Element], slots: int, diagonal: float, pixels: int) -> list[list[Element]]:
@@ -426,11 +426,8 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[i
     total = float(covered.sum())
     if total >= SITS_ON * min(upper.area, lower.area):
         return True
-    if total < THICK * THICK:
-        return False  # too little to hold a thick part
     # A corner hidden under a card is thick where a rim is a line (a card over a large photo's corner).
-    kernel = np.ones((THICK, THICK), np.uint8)
-    return bool(cv2.erode((covered >= 1.0).astype(np.uint8), kernel).any())
+    return total >= THICK * THICK and thick(covered >= 1.0)
 
 
 def _stackable(upper: Element, lower: Element, title: bool) -> bool:
