@@ -31,8 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTERS = ROOT.parent / "shared" / "data" / "posters"
-DESIGNS = ROOT.parent / "shared" / "data" / "designs"
+SHARED = Path(os.environ.get("STRATA_SHARED_DIR", ROOT.parent / "shared"))  # as the tests find it
+POSTERS = SHARED / "data" / "posters"
+DESIGNS = SHARED / "data" / "designs"
 THREAD_ENV = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ from strata.evaluation import Report, engine_decomposer, evaluate, load_dataset
 from strata.evaluation.edits import edit_scores
 from strata.evaluation.groundtruth import GroundTruth
 
-DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs"
+SHARED = Path(os.environ.get("STRATA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+DEFAULT_DATASET = SHARED / "data" / "designs"
 GRANULARITIES = ("group", "leaf")
 JUDGED_EDITS = (0, 1)
 
