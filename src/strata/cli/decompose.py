@@ -45,6 +45,17 @@ class Job:
     target: Path
 
 
+@dataclass(frozen=True)
+class Request:
+    """What every input is asked for: the layer count, the engine's settings, the formats (by name,
+    so that a request travels to a worker process as it is) and their options."""
+
+    layers: int
+    settings: dict[str, Any]
+    formats: tuple[str, ...]
+    options: dict[str, dict[str, Any]]
+
+
 @dataclass
 class Result:
     source: Path
@@ -124,16 +135,15 @@ def decompose(
     workers = worker_count(jobs, runner, len(planned))
     ensure_writable(out)
     options = {"webp": {} if webp_quality is None else {"quality": webp_quality}}
+    request = Request(count, settings, tuple(fmt.name for fmt in chosen), options)
 
     # 2. Run each input; a failure is reported and the next input still runs.
     shown = not quiet and sys.stderr.isatty()
     if workers > 1:
-        results = run_parallel(
-            planned, runner.name, count, settings, chosen, options, workers, show_progress=shown
-        )
+        results = run_parallel(planned, runner.name, request, workers, show_progress=shown)
     else:
         runner.load()
-        results = run_all(planned, runner, count, settings, chosen, options, show_progress=shown)
+        results = run_all(planned, runner, request, show_progress=shown)
 
     # 3. Report: errors on stderr, then either one line per output or the JSON summary on stdout.
     for result in results:
@@ -234,16 +244,7 @@ def _bar(show_progress: bool) -> Any:
     return Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress)
 
 
-def run_all(
-    jobs: list[Job],
-    runner: Engine,
-    layers: int,
-    settings: dict[str, Any],
-    formats: list[Format],
-    options: dict[str, dict[str, Any]],
-    *,
-    show_progress: bool,
-) -> list[Result]:
+def run_all(jobs: list[Job], runner: Engine, request: Request, *, show_progress: bool) -> list[Result]:
     """Run every job in order, with a progress bar on stderr when it is a terminal."""
     with _bar(show_progress) as bar:
         task = bar.add_task("decomposing", total=len(jobs))
@@ -254,21 +255,13 @@ def run_all(
                 # The engine's run is 90 % of an input's bar; writing the files is the rest.
                 bar.update(task, completed=index + 0.9 * fraction, description=f"{job.source.name}: {stage}")
 
-            results.append(run_one(job, runner, layers, settings, formats, options, report))
+            results.append(run_one(job, runner, request, report))
             bar.update(task, completed=index + 1)
     return results
 
 
 def run_parallel(
-    jobs: list[Job],
-    engine: str,
-    layers: int,
-    settings: dict[str, Any],
-    formats: list[Format],
-    options: dict[str, dict[str, Any]],
-    workers: int,
-    *,
-    show_progress: bool,
+    jobs: list[Job], engine: str, request: Request, workers: int, *, show_progress: bool
 ) -> list[Result]:
     """Run the jobs in ``workers`` fresh processes, one input per worker at a time; results come
     back in input order.
@@ -278,7 +271,6 @@ def run_parallel(
     (killed, out of memory) breaks its pool and the inputs running beside it: those are run again one
     at a time, so that only the input that kills its worker again fails, and the rest go on in a new pool.
     """
-    names = [fmt.name for fmt in formats]
     results: dict[int, Result] = {}
     with _bar(show_progress) as bar:
         task = bar.add_task(f"decomposing ({workers} processes)", total=len(jobs))
@@ -289,7 +281,7 @@ def run_parallel(
 
         def run(indices: list[int], size: int) -> tuple[list[int], list[int]]:
             work = [(index, jobs[index]) for index in indices]
-            return _run_pool(work, size, engine, (layers, settings, names, options), finished)
+            return _run_pool(work, size, engine, request, finished)
 
         queue, suspects = list(range(len(jobs))), []
         while queue:
@@ -305,7 +297,7 @@ def _run_pool(
     work: list[tuple[int, Job]],
     workers: int,
     engine: str,
-    request: tuple[int, dict[str, Any], list[str], dict[str, dict[str, Any]]],
+    request: Request,
     finished: Callable[[int, Result], None],
 ) -> tuple[list[int], list[int]]:
     """Run the numbered jobs in a pool of spawned processes (a fork would copy OpenCV's threads'
@@ -328,7 +320,7 @@ def _run_pool(
             if waiting and healthy:
                 index, job = waiting.popleft()
                 try:
-                    running[pool.submit(_run_in_worker, job, *request)] = index
+                    running[pool.submit(_run_in_worker, job, request)] = index
                 except BrokenProcessPool:  # a worker died between two inputs
                     waiting.appendleft((index, job))
                     healthy = False
@@ -361,23 +353,12 @@ def _start_worker(engine: str) -> None:
     _WORKER_ENGINE.load()
 
 
-def _run_in_worker(
-    job: Job, layers: int, settings: dict[str, Any], formats: list[str], options: dict[str, dict[str, Any]]
-) -> Result:
+def _run_in_worker(job: Job, request: Request) -> Result:
     assert _WORKER_ENGINE is not None, "the worker was started without an engine"
-    chosen = [get_format(name) for name in formats]
-    return run_one(job, _WORKER_ENGINE, layers, settings, chosen, options, lambda fraction, stage: None)
+    return run_one(job, _WORKER_ENGINE, request, lambda fraction, stage: None)
 
 
-def run_one(
-    job: Job,
-    runner: Engine,
-    layers: int,
-    settings: dict[str, Any],
-    formats: list[Format],
-    options: dict[str, dict[str, Any]],
-    progress: Progress,
-) -> Result:
+def run_one(job: Job, runner: Engine, request: Request, progress: Progress) -> Result:
     """Decode, decompose, render in memory, then publish the folder; errors are kept, not raised."""
     result = Result(job.source)
     start = time.perf_counter()
@@ -386,10 +367,10 @@ def run_one(
             raise InvalidInput(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
         image = open_image(job.source)
         decoded = time.perf_counter()
-        stack = runner.decompose(image, layers, settings, progress=progress)
+        stack = runner.decompose(image, request.layers, request.settings, progress=progress)
         decomposed = time.perf_counter()
         progress(1.0, "writing files")
-        files = render_all(stack, formats, options)
+        files = render_all(stack, [get_format(name) for name in request.formats], request.options)
         publish(files, job.target)
     except StrataError as exc:
         result.error = exc
