@@ -144,7 +144,14 @@ from strata.engines.base import (
     no_progress,
 )
 from strata.errors import Cancelled
-from strata.imaging.background import TOL, Background, complete_background, estimate_background, inpaint
+from strata.imaging.background import (
+    TOL,
+    Background,
+    complete_background,
+    estimate_background,
+    inpaint,
+    without_elements,
+)
 from strata.imaging.compose import shown
 from strata.imaging.decode import open_image
 from strata.imaging.elements import (
@@ -279,7 +286,8 @@ def _find_elements(
     """Foreground mask against the background model, then the recursive peel (:mod:`~strata.imaging.peel`).
 
     On a flat or gradient page, soft shadows and glows (:mod:`~strata.imaging.shadow`) are taken out
-    of the foreground first and returned apart, so that the peel sees the bodies that cast them.
+    of the foreground first and returned apart, so that the peel sees the bodies that cast them. On a
+    textured page, ``background.colour`` is replaced by the model made without the framed elements.
     """
     height, width = rgb.shape[:2]
     side = min(max(height, width), MAX_ASPECT * min(height, width))
@@ -291,7 +299,14 @@ def _find_elements(
     if textured:
         kernel = max(3, round(0.01 * side)) | 1
         edges = outlines(rgb, EDGE_STEP, 3 * kernel)
-        foreground |= framed(edges, kernel, round(FRAMED_AREA * height * width))
+        frames = framed(edges, kernel, round(FRAMED_AREA * height * width))
+        if frames.any():
+            # The page's model is made again without the elements framed by their outlines (and
+            # their rims), which pulled it toward their colours: the photo beside them was foreground.
+            rims = cv2.dilate(frames.astype(np.uint8), np.ones((kernel, kernel), np.uint8)).astype(bool)
+            background.colour = without_elements(rgb, rims)
+            foreground = max_diff(rgb, background.colour) > tol
+        foreground |= frames
         lines = on_page(text_lines(rgb), foreground)
         foreground = without_halo(foreground, lines > 0, kernel)
     if valid is not None:

@@ -118,6 +118,23 @@ def _border(shape: tuple[int, ...]) -> np.ndarray:
     return border
 
 
+def without_elements(image: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """The textured page's model (a full-resolution float32 colour, as :class:`Background` holds it)
+    with the ``hidden`` pixels first filled in from around them.
+
+    A median window that holds much of a large element takes the element's colour, so the first
+    model follows each element past its edge; the photo beside it then stands out of the model as
+    foreground and joins the element and its neighbours into one group. Filled in from around (on
+    the model's smaller copy), the elements found by their outlines no longer pull the model.
+    """
+    height, width = image.shape[:2]
+    small = _downscale(image, _MODEL_PIXELS)
+    if small.shape != image.shape:
+        size = (small.shape[1], small.shape[0])
+        hidden = cv2.resize(hidden.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    return _median_model(inpaint(small, hidden), height, width)
+
+
 def _median_model(small: np.ndarray, height: int, width: int) -> np.ndarray:
     size = max(3, (min(small.shape[:2]) // 8) | 1)
     blurred = cv2.medianBlur(_to_uint8(small), min(size, 255))
