@@ -331,11 +331,11 @@ def _complete_shape(
     holes = filled & ~solid
     if not holes.any():
         return _convex_completion(filled, group)
-    count, labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
     shapes_count, shapes, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
     owner = np.zeros(count, np.int64)
     owner[labels[holes]] = shapes[holes]
-    size = hole_stats[:, cv2.CC_STAT_AREA]
+    size = np.bincount(labels.ravel(), minlength=count)
     error = _mix_error(gather(image, holes), gather(under, holes), gather(colour, holes))
     hole_labels = labels[holes]
     strict = np.bincount(hole_labels[error >= SHAPE_TOL], minlength=count)
@@ -706,8 +706,8 @@ def _split_by_contact(
     it by a thread of the page); the others lie beside it."""
     if not candidates.any():
         return candidates, candidates
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
-    size = stats[:, cv2.CC_STAT_AREA]
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    size = np.bincount(labels.ravel(), minlength=count)
     on = np.bincount(labels[shape], minlength=count)
     thread = (on < THREAD * size) & (PEER * size >= shape.sum())
     touching = (np.bincount(labels[inside], minlength=count) > 0) & ~thread
