@@ -6,8 +6,9 @@ of the whole image (the fit that reaches the border and explains more pixels win
 its seed's band of the page for a few rounds; a gradient spanning the page needs more, so each is also
 grown until it stops growing, and that fit is kept where it is tight. If the model explains too
 little of the image or of its border strip, or explains it badly, the background is "textured" (a
-photo or an illustration): the model is then a large median filter, and the parts hidden by elements
-are completed by inpainting instead of by the fill.
+photo or an illustration): the model is then a large median filter (made again by the engine with the
+elements framed by their outlines filled in: :func:`without_elements`), and the parts hidden by
+elements are completed by inpainting instead of by the fill.
 """
 
 from __future__ import annotations
