@@ -293,20 +293,19 @@ def _find_elements(
     side = min(max(height, width), MAX_ASPECT * min(height, width))
     textured = background.textured
     tol = TEXTURED_TOL if textured else TOL
-    contrast = max_diff(rgb, background.colour)
-    foreground = contrast > tol
-    lines = np.zeros(foreground.shape, np.int32)
+    kernel = max(3, round(0.01 * side)) | 1
+    frames = np.zeros((height, width), bool)
     if textured:
-        kernel = max(3, round(0.01 * side)) | 1
-        edges = outlines(rgb, EDGE_STEP, 3 * kernel)
-        frames = framed(edges, kernel, round(FRAMED_AREA * height * width))
+        frames = framed(outlines(rgb, EDGE_STEP, 3 * kernel), kernel, round(FRAMED_AREA * height * width))
         if frames.any():
             # The page's model is made again without the elements framed by their outlines (and
             # their rims), which pulled it toward their colours: the photo beside them was foreground.
             rims = cv2.dilate(frames.astype(np.uint8), np.ones((kernel, kernel), np.uint8)).astype(bool)
             background.colour = without_elements(rgb, rims)
-            foreground = max_diff(rgb, background.colour) > tol
-        foreground |= frames
+    contrast = max_diff(rgb, background.colour)
+    foreground = (contrast > tol) | frames
+    lines = np.zeros((height, width), np.int32)
+    if textured:
         lines = on_page(text_lines(rgb), foreground)
         foreground = without_halo(foreground, lines > 0, kernel)
     if valid is not None:
