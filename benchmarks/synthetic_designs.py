@@ -96,13 +96,14 @@ def colour(hue: float, saturation: float, value: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), np.float32)
 
 
-def contrasting(canvas: Canvas, under: np.ndarray) -> np.ndarray:
+def contrasting(canvas: Canvas, under: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """A text colour that reads on ``under``: near-black/white, tinted with the design's hue."""
+    rng = rng or canvas.rng
     luminance = float(under @ np.array([0.299, 0.587, 0.114], np.float32))
-    tint = canvas.hue + canvas.rng.uniform(-0.1, 0.1)
+    tint = canvas.hue + rng.uniform(-0.1, 0.1)
     if luminance > 0.55:
-        return colour(tint, canvas.rng.uniform(0.3, 0.8), canvas.rng.uniform(0.1, 0.3))
-    return colour(tint, canvas.rng.uniform(0.0, 0.15), canvas.rng.uniform(0.92, 1.0))
+        return colour(tint, rng.uniform(0.3, 0.8), rng.uniform(0.1, 0.3))
+    return colour(tint, rng.uniform(0.0, 0.15), rng.uniform(0.92, 1.0))
 
 
 def solid(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -154,10 +155,12 @@ def text_mask(text: str, size: int) -> np.ndarray:
     return np.asarray(image)
 
 
-def fitted_text(canvas: Canvas, choices: tuple[str, ...], size: int, width: int) -> tuple[np.ndarray, str]:
+def fitted_text(
+    canvas: Canvas, choices: tuple[str, ...], size: int, width: int, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, str]:
     """A line from ``choices`` not used yet, at ``size`` px, shrunk until it is at most ``width`` wide."""
     fresh = [text for text in choices if text not in canvas.used] or list(choices)
-    text = fresh[canvas.rng.integers(len(fresh))]
+    text = fresh[(rng or canvas.rng).integers(len(fresh))]
     canvas.used.add(text)
     mask = text_mask(text, size)
     while mask.shape[1] > width and size > 10:
@@ -312,6 +315,23 @@ def photo(canvas: Canvas, index: int, taken: list) -> None:
     canvas.add(name, [Primitive(name, _opaque(pixels), top, left)])
 
 
+def caption(canvas: Canvas, index: int, photo: Primitive, rng: np.random.Generator) -> None:
+    """A title lying wholly on ``photo`` (a headline on a picture), a top-level element of its own just
+    above the photo; drawn after the design, from ``rng``, so that the rest of the design is unchanged."""
+    top, left, bottom, right = photo.box
+    mask, text = fitted_text(canvas, TITLES, int(rng.integers(24, 57)), right - left - 16, rng)
+    height, width = mask.shape
+    if height > bottom - top - 16:
+        return
+    y = top + 8 + int(rng.integers(0, bottom - top - 16 - height + 1))
+    x = left + 8 + int(rng.integers(0, right - left - 16 - width + 1))
+    under = photo.rgba[y - top : y - top + height, x - left : x - left + width, :3].reshape(-1, 3).mean(0)
+    ink = contrasting(canvas, under / 255.0, rng)
+    name = f"caption {index} '{text}'"
+    at = next(i for i, (_, parts) in enumerate(canvas.elements) if parts[0] is photo)
+    canvas.elements.insert(at + 1, (name, [Primitive(name, solid(ink, mask), y, x)]))
+
+
 # --- the design -----------------------------------------------------------------------------------------
 
 
@@ -368,10 +388,11 @@ def element_kinds(rng: np.random.Generator) -> list:
     return sorted(kinds, key=lambda k: depth[k])
 
 
-def make_design(seed: int, shadows: bool = False) -> tuple[GroundTruth, GroundTruth]:
+def make_design(seed: int, shadows: bool = False, captions: bool = False) -> tuple[GroundTruth, GroundTruth]:
     """The (group, leaf) ground truth of the synthetic design ``seed`` (deterministic per seed).
 
-    With ``shadows``, the same design with soft drop shadows under some of its elements.
+    With ``shadows``, the same design with soft drop shadows under some of its elements; with
+    ``captions``, with a title lying on each photo placed on the page.
     """
     rng = np.random.default_rng(seed)
     height, width = canvas_size(rng)
@@ -384,6 +405,10 @@ def make_design(seed: int, shadows: bool = False) -> tuple[GroundTruth, GroundTr
     for kind in kinds:
         counts[kind.__name__] = counts.get(kind.__name__, 0) + 1
         kind(canvas, counts[kind.__name__], taken)
+    if captions:
+        photos = [parts[0] for name, parts in canvas.elements if name.startswith("photo")]
+        for index, photo in enumerate(photos, start=1):
+            caption(canvas, index, photo, np.random.default_rng((seed, 2, index)))
     if shadows:
         cast_shadows(canvas, np.random.default_rng((seed, 1)))
     shown = _shown(canvas)

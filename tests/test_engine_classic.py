@@ -944,3 +944,43 @@ def test_page_under_lifted_text_is_inpainted_sharply() -> None:
     assert stack.metadata["background"] == "textured"
     assert np.percentile(error, 99) <= 8, np.percentile(error, [50, 90, 99])
     assert_exact(stack, image)
+
+
+@pytest.mark.parametrize("seed", [15, 1])
+def test_a_title_on_a_photo_is_a_layer_of_its_own(seed: int) -> None:
+    # Synthetic designs 15 and 1 of the project's generator with a title laid on their photo (on a
+    # flat page and on a photo page): the title has no fill of its own against the page, so it was
+    # peeled with the photo and could not be moved off it. Its letters are found by their shape.
+    group, _ = load_benchmark("synthetic_designs").make_design(seed, captions=True)
+    image = group.image.convert("RGB")
+    stack = ClassicEngine().decompose(image, 4)
+    caption = next(name for name in group.names if name.startswith("caption"))
+    letters, photo = truth_mask(group, caption), truth_mask(group, "photo 1")
+    arrays = stack.arrays()
+    tops = np.max([np.where(a[..., 3][letters] > 0, i, 0) for i, a in enumerate(arrays)], axis=0)
+    text = int(np.bincount(tops).argmax())  # the layer on top over most of the letters
+    assert (arrays[text][..., 3][letters] > 127).mean() >= 0.95
+    off = photo & ~ndimage.binary_dilation(letters, iterations=3)
+    assert (arrays[text][..., 3][off] > 0).mean() <= 0.01, "the title's layer carries the photo"
+    # Moved away, the title leaves the photo whole: opaque under the letters, and no ghost of them
+    # (the photo there is about the colour of the photo around them, not of the ink).
+    moved = hide(stack, text)
+    ink = np.median(np.asarray(image)[letters], axis=0)
+    assert (np.abs(moved[letters] - ink).max(axis=1) > 40).mean() >= 0.9, "the title's ghost stays"
+    assert_exact(stack, image)
+
+
+def test_a_title_running_off_a_photo_onto_the_page_is_one_layer() -> None:
+    # Synthetic design 125: a title laid across a photo's right edge on a gradient page. Its first
+    # letters were peeled with the photo, the rest as text: two layers for one title.
+    group, image, stack = synthetic_design(125, 4)
+    letters, photo = truth_mask(group, "title 'Summer Sale'"), truth_mask(group, "photo 2")
+    assert (letters & photo).sum() > 200  # the title does lie partly on the photo
+    arrays = stack.arrays()
+    tops = np.max([np.where(a[..., 3][letters] > 0, i, 0) for i, a in enumerate(arrays)], axis=0)
+    text = int(np.bincount(tops).argmax())
+    assert (tops == text).mean() >= 0.98, "the title is split between layers"
+    off = photo & ~ndimage.binary_dilation(letters, iterations=3)
+    assert (arrays[text][..., 3][off] == 0).mean() >= 0.99, "the title's layer carries the photo"
+    assert (arrays[shown_by(stack, photo)][..., 3][photo] == 255).all(), "the photo has a hole"
+    assert_exact(stack, image)

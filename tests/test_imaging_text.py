@@ -50,6 +50,21 @@ def test_a_title_on_a_busy_page_is_found_letter_by_letter() -> None:
     assert (found & ~binary_dilation(letters, iterations=2)).sum() < 0.02 * letters.sum()
 
 
+def test_a_crop_is_searched_for_letters_of_the_canvass_sizes() -> None:
+    # A 1600 x 1200 canvas is searched on a copy of 0.6 MP; a crop of it (the photo the title lies on)
+    # must be searched at that same scale, for letters of the canvas's sizes, not of the crop's.
+    canvas, letters = with_title(busy_page((1600, 1200), seed=2), "HOLA AMIGOS")
+    crop = (slice(20, 140), slice(20, 560))
+    whole = text_lines(as_float(canvas)) > 0
+    part = text_lines(as_float(canvas)[crop], canvas=(1200, 1600)) > 0
+    assert letters[crop].sum() == letters.sum()  # the whole title lies in the crop
+    count, labels = cv2.connectedComponents(letters[crop].astype(np.uint8))
+    coverage = [part[labels == glyph].mean() for glyph in range(1, count)]
+    assert count - 1 == 10 and min(coverage) > 0.5, coverage  # every letter (the search is at 0.56 ×)
+    assert (part & whole[crop]).sum() >= 0.8 * whole.sum()  # about what the whole canvas's search finds
+    assert not text_lines(as_float(canvas)[200:, 600:], canvas=(1200, 1600)).any()
+
+
 def test_rows_of_windows_and_dots_are_not_text() -> None:
     image = Image.new("RGB", (480, 360), (40, 50, 90))
     draw = ImageDraw.Draw(image)

@@ -51,6 +51,12 @@ Policies (what a user can rely on):
   "l" apart, too few glyphs to be text) joins the line it sits on in its ink. A title laid across a
   card's edge, whose middle was peeled as the card's content, joins its words on the page into one
   run above the card, which stays complete under it.
+* **Text on photos.** A title laid on a photo has no fill of its own against the page, so the peel
+  takes it in with the photo. On every page, the photos lying on the page are searched for text lines
+  by the shape of their letters (:func:`~strata.imaging.peel.peel_text_on_photos`); each line found
+  is taken out of the photo, which is completed under it (inpainted) where it continues, and becomes a
+  text element of its own above the photo, joined by the words of its line that run off the photo
+  onto the page. Text on a card's photo stays in the photo, as the card's content.
 * **Outlines.** A title's stroke outline in another colour, a card's border and a circle's outline are
   one element with what they outline, at any N: a ring whose pixels off an element lie within 6 pixels
   of it and around it joins it (:func:`~strata.imaging.elements.absorb_halos`).
@@ -168,7 +174,7 @@ from strata.imaging.ellipses import complete_ellipses
 from strata.imaging.exactness import make_exact
 from strata.imaging.fill import max_diff, paste
 from strata.imaging.merge import WHOLE, carriers, layer_name, make_disjoint, plan_layers, quantise, rasterise
-from strata.imaging.peel import PeelContext, peel
+from strata.imaging.peel import PeelContext, peel, peel_text_on_photos
 from strata.imaging.ringing import take_ringing
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
 from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
@@ -304,9 +310,10 @@ def _find_elements(
             background.colour = without_elements(rgb, rims)
     contrast = max_diff(rgb, background.colour)
     foreground = (contrast > tol) | frames
-    lines = np.zeros((height, width), np.int32)
+    lines, found = np.zeros((height, width), np.int32), None
     if textured:
-        lines = on_page(text_lines(rgb), foreground)
+        found = text_lines(rgb)  # text on the photos as well as on the page (see peel_text_on_photos)
+        lines = on_page(found, foreground)
         foreground = without_halo(foreground, lines > 0, kernel)
     if valid is not None:
         foreground &= valid
@@ -336,6 +343,7 @@ def _find_elements(
         ctx.elements[first:] = one_per_line(ctx.elements[first:], lines, ctx.roots)
         ctx.roots += int(lines.max())
     peel(ctx, foreground, page)
+    peel_text_on_photos(ctx, page, BACKDROP_PHOTO, found)
     return ctx.elements, shadows
 
 

@@ -20,9 +20,10 @@ depth and in the number of elements, so noise cannot make it explode.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -40,8 +41,10 @@ from strata.imaging.elements import (
     PEER,
     Box,
     Element,
+    bottom_depths,
     classify,
     component_groups,
+    crops,
     fill_holes,
 )
 from strata.imaging.fill import (
@@ -55,6 +58,7 @@ from strata.imaging.fill import (
     max_diff,
     paste,
 )
+from strata.imaging.text import line_of, one_per_line, search_factor, text_lines
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -84,6 +88,9 @@ SURROUND = 0.9
 #: A component touching a shape with less than this share of its pixels on it, and of the shape's
 #: size, is a neighbour joined to it by a thread of the page, not content lying on it.
 THREAD = 0.01
+#: Text on a photo is searched for this far (a fraction of the canvas's width) past the photo's sides,
+#: on photos whose short side is at least TEXT_PHOTO of the canvas's.
+TEXT_REACH, TEXT_PHOTO = 0.1, 0.05
 #: Groups smaller than this many pixels are taken as they are, without fitting.
 _SPECK = 48
 
@@ -121,6 +128,126 @@ def peel(ctx: PeelContext, mask: np.ndarray, under: np.ndarray, depth: int = 1) 
         task = queue.popleft()
         if task.level <= _MAX_LEVEL:
             _peel_groups(ctx, task, queue)
+
+
+def peel_text_on_photos(ctx: PeelContext, page: np.ndarray, limit: float, lines: np.ndarray | None) -> None:
+    """Lines of text lying on the photos on the page become text elements above them (titles).
+
+    A headline on a picture has no fill of its own against the page, so it was taken in with the
+    photo (:func:`_complex_element`). Its letters are found by their shape (:func:`text_lines`) and
+    taken out of the photo, which is completed under them where it continues (its rectangle,
+    inpainted) and gives up the rest. They are then peeled on the photo, one text element per line,
+    each a component of its own, joined by the words of its line that run off the photo onto the
+    page. ``page`` is what lies under the elements on the page (full canvas); ``lines``, the canvas's
+    text lines where they are known already, else they are searched for around the photos. Photos
+    lying on a card (text there is the card's content), covering more than ``limit`` of the canvas
+    (backdrops, whose text is the page's), too small to carry a line (:data:`TEXT_PHOTO`) or filling
+    less than half their box (the scattered rest of a photo-like group) are left as they are.
+    """
+    height, width = ctx.image.shape[:2]
+    base = bottom_depths(ctx.elements)
+    smallest = TEXT_PHOTO * min(height, width)
+    photos = [
+        e
+        for e in ctx.elements
+        if e.kind == "photo"
+        and e.depth == base[e.root]
+        and min(e.alpha.shape) >= smallest
+        and 0.5 * e.alpha.size <= e.area <= limit * height * width
+    ]
+    if not photos:
+        return
+    if lines is None:
+        lines = _lines_around([_box_of(_group(ctx.elements, photo)) for photo in photos], ctx.image)
+    for photo in photos:
+        if len(ctx.elements) >= ctx.max_elements or not lines.any():
+            return
+        _lift_text(ctx, photo, page, lines)
+
+
+def _lines_around(boxes: list[Box], image: np.ndarray) -> np.ndarray:
+    """:func:`text_lines` of the canvas ``image`` searched only around ``boxes`` (and past their sides,
+    so that a title running off a photo is a line of enough letters), labelled apart."""
+    height, width = image.shape[:2]
+    reach = round(TEXT_REACH * width)
+    searched: list[Box] = []
+    for top, left, bottom, right in boxes:
+        box = (top, max(0, left - reach), bottom, min(width, right + reach))
+        # Overlapping search boxes are searched once, as their bounding box.
+        while overlapping := [b for b in searched if crops(box, b) is not None]:
+            searched = [b for b in searched if crops(box, b) is None]
+            for b in overlapping:
+                box = (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
+        searched.append(box)
+    lines = np.zeros((height, width), np.int32)
+    for top, left, bottom, right in searched:
+        found = text_lines(image[top:bottom, left:right], (height, width))
+        lines[top:bottom, left:right] = np.where(found > 0, found + lines.max(), 0)
+    return lines
+
+
+def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.ndarray) -> None:
+    """Peel the text lying on ``photo``, one of ``ctx.elements`` (see :func:`peel_text_on_photos`)."""
+    height, width = ctx.image.shape[:2]
+    top, left, bottom, right = photo.box
+    on_photo = np.unique(lines[top:bottom, left:right][_shown(photo, ctx.image)])
+    if not on_photo[-1]:
+        return
+    kept = np.zeros(int(lines.max()) + 1, np.int32)
+    kept[on_photo] = on_photo
+    lines = kept[lines]
+    # The letters with their anti-aliased rims (a pixel past the regions found), taken out of the photo
+    # and of the scattered rest of its group (a title running off the photo may lie in it).
+    size = max(3, 2 * math.ceil(1 / search_factor(height, width)) - 1)
+    letters = cv2.dilate((lines > 0).astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+    mask = np.zeros((height, width), bool)
+    under = page.copy()
+    for element in _group(ctx.elements, photo):
+        top, left, bottom, right = element.box
+        region = element.alpha > 0
+        taken = letters[top:bottom, left:right] & _shown(element, ctx.image)
+        if not taken.any():
+            continue
+        mask[top:bottom, left:right] |= taken
+        body = _convex_completion(region & ~taken, region) if element is photo else region & ~taken
+        colour, hidden = element.colour.copy(), taken & body
+        paste(colour, fill_estimate(colour, hidden), hidden)
+        index = next(i for i, e in enumerate(ctx.elements) if e is element)
+        ctx.elements[index] = replace(element, alpha=np.where(body, element.alpha, 0.0), colour=colour)
+        paste(under[top:bottom, left:right], colour, body)
+    first = len(ctx.elements)
+    peel(ctx, mask, under, photo.depth + 1)
+    # The line's words off the photo were peeled as text on the page: they join it, above the photo.
+    words = [e for e in ctx.elements[:first] if _word_on(e, photo, lines)]
+    for word in words:
+        word.depth = photo.depth + 1
+    text = ctx.elements[first:] + words
+    ctx.elements[:] = [e for e in ctx.elements[:first] if e.area and not any(e is w for w in words)]
+    ctx.elements += one_per_line(text, lines, ctx.roots, photo.depth + 1)
+    ctx.roots += int(lines.max())
+
+
+def _group(elements: list[Element], photo: Element) -> list[Element]:
+    """``photo`` and the scattered rest of its group: the photo elements of its component at its depth."""
+    return [e for e in elements if e.root == photo.root and e.kind == "photo" and e.depth == photo.depth]
+
+
+def _box_of(elements: list[Element]) -> Box:
+    boxes = np.array([e.box for e in elements])
+    return boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()
+
+
+def _shown(element: Element, image: np.ndarray) -> np.ndarray:
+    """Where a photo element shows the image (not where it was completed under something)."""
+    top, left, bottom, right = element.box
+    return (element.alpha > 0) & (max_diff(image[top:bottom, left:right], element.colour) == 0)
+
+
+def _word_on(element: Element, photo: Element, lines: np.ndarray) -> bool:
+    """Whether ``element`` is a word on the page beside ``photo`` lying on the letters of ``lines``."""
+    if element.kind != "text" or element.depth != photo.depth or element.root == photo.root:
+        return False
+    return line_of(element, lines) > 0
 
 
 @dataclass

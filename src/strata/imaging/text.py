@@ -52,21 +52,24 @@ class _Letters:
     pixels: list[np.ndarray]  # (k, 2) int32 x, y per letter
 
 
-def text_lines(image: np.ndarray) -> np.ndarray:
+def text_lines(image: np.ndarray, canvas: tuple[int, int] | None = None) -> np.ndarray:
     """The letters of every text line in a float32 (H, W, 3) image, labelled by line (int32, 0: none).
 
     Letters are searched on a copy of at most ``SEARCH_PIXELS`` (a title's letters stay many pixels
-    tall there) and their mask is scaled back to the full canvas.
+    tall there) and their mask is scaled back to the full canvas. ``image`` may be a crop of a
+    ``canvas`` of (height, width): it is then searched at the canvas's scale, for letters of the
+    canvas's sizes.
     """
     height, width = image.shape[:2]
-    factor = search_factor(height, width)
+    factor = search_factor(*(canvas or (height, width)))
     size = (round(width * factor), round(height * factor))
     if min(size) < MIN_SEARCH_SIDE:
         return np.zeros((height, width), np.int32)
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
     labels = np.zeros(rgb.shape[:2], np.int32)
-    letters = _candidates(rgb)
+    scaled = rgb.shape[:2] if canvas is None else (round(canvas[0] * factor), round(canvas[1] * factor))
+    letters = _candidates(rgb, scaled)
     for number, line in enumerate(_lines(letters), start=1):
         for i in line:
             xs, ys = letters.pixels[i].T
@@ -135,29 +138,36 @@ def without_halo(foreground: np.ndarray, letters: np.ndarray, kernel: int) -> np
     return rest & reaching_out[labels]
 
 
-def one_per_line(elements: list[Element], lines: np.ndarray, roots: int) -> list[Element]:
+def one_per_line(elements: list[Element], lines: np.ndarray, roots: int, depth: int = 1) -> list[Element]:
     """The elements peeled off the text, one per line (root ``roots`` + line number).
 
-    A line is one text run even where the peel took its words apart: its top-level elements are
-    merged into one. An element lying mostly off the letters is a sliver of rim that no letter
-    explains (a dark edge, a glow): it is dropped and stays in the page.
+    A line is one text run even where the peel took its words apart: its elements at ``depth`` (the
+    text's own, peeled on what lies under it) are merged into one. An element lying mostly off the
+    letters is a sliver of rim that no letter explains (a dark edge, a glow): it is dropped and stays
+    in what lies under it.
     """
     by_line: dict[int, list[Element]] = {}
     for element in elements:
-        top, left, bottom, right = element.box
-        under = np.where(element.alpha > 0, lines[top:bottom, left:right], 0)
-        on_letters = np.bincount(under.ravel(), weights=element.alpha.ravel())
-        on_letters[0] = 0.0
-        if on_letters.sum() >= 0.5 * element.area:
-            element.root = roots + int(np.argmax(on_letters))
+        if line := line_of(element, lines):
+            element.root = roots + line
             by_line.setdefault(element.root, []).append(element)
     kept = []
     for members in by_line.values():
-        top_level = [e for e in members if e.depth == 1]
+        top_level = [e for e in members if e.depth == depth]
         if top_level:  # what lies on a dropped sliver goes with it
             kept.append(merged(top_level, "text") if len(top_level) > 1 else top_level[0])
-            kept += [e for e in members if e.depth > 1]
+            kept += [e for e in members if e.depth > depth]
     return kept
+
+
+def line_of(element: Element, lines: np.ndarray) -> int:
+    """The line (of the full-canvas labels ``lines``) that most of ``element`` lies on, or 0 where
+    less than half of it lies on letters."""
+    top, left, bottom, right = element.box
+    under = np.where(element.alpha > 0, lines[top:bottom, left:right], 0)
+    on_letters = np.bincount(under.ravel(), weights=element.alpha.ravel())
+    on_letters[0] = 0.0
+    return int(np.argmax(on_letters)) if on_letters.sum() >= 0.5 * element.area else 0
 
 
 def search_factor(height: int, width: int) -> float:
@@ -165,13 +175,14 @@ def search_factor(height: int, width: int) -> float:
     return min(1.0, (SEARCH_PIXELS / (height * width)) ** 0.5)
 
 
-def _candidates(rgb: np.ndarray) -> _Letters:
+def _candidates(rgb: np.ndarray, canvas: tuple[int, ...]) -> _Letters:
     """MSER regions shaped like glyphs (height, aspect, fill ratio) with a flat-enough colour.
 
     Regions are searched in the lightness and in both colour axes (Lab): an orange title on a blue
-    sky may have the sky's lightness. Nested regions of one letter (same box) count once.
+    sky may have the sky's lightness. Nested regions of one letter (same box) count once. Letter
+    sizes are fractions of the ``canvas`` (height, width) that ``rgb`` shows all or part of.
     """
-    height, width = rgb.shape[:2]
+    height, width = canvas
     short = min(height, width)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     mser = cv2.MSER_create(  # type: ignore[attr-defined]
