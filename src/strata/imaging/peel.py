@@ -135,14 +135,15 @@ def peel_text_on_photos(ctx: PeelContext, page: np.ndarray, limit: float, lines:
 
     A headline on a picture has no fill of its own against the page, so it was taken in with the
     photo (:func:`_complex_element`). Its letters are found by their shape (:func:`text_lines`) and
-    taken out of the photo, which is completed under them where it continues (its rectangle,
-    inpainted) and gives up the rest. They are then peeled on the photo, one text element per line,
-    each a component of its own, joined by the words of its line that run off the photo onto the
-    page. ``page`` is what lies under the elements on the page (full canvas); ``lines``, the canvas's
-    text lines where they are known already, else they are searched for around the photos. Photos
-    lying on a card (text there is the card's content), covering more than ``limit`` of the canvas
-    (backdrops, whose text is the page's), too small to carry a line (:data:`TEXT_PHOTO`) or filling
-    less than half their box (the scattered rest of a photo-like group) are left as they are.
+    taken out of the photo, which is completed under them where it continues (inside the convex
+    hull of its outline, inpainted) and gives up the rest. They are then peeled on the photo, one
+    text element per line, each a component of its own, joined by the words of its line that run off
+    the photo onto the page. ``page`` is what lies under the elements on the page (full canvas);
+    ``lines``, the canvas's text lines where they are known already, else they are searched for
+    around the photos. Photos lying on a card (text there is the card's content), covering more than
+    ``limit`` of the canvas (backdrops, whose text is the page's), too small to carry a line
+    (:data:`TEXT_PHOTO`) or filling less than half their box (the scattered rest of a photo-like
+    group) are left as they are.
     """
     height, width = ctx.image.shape[:2]
     base = bottom_depths(ctx.elements)
@@ -209,7 +210,9 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
         if not taken.any():
             continue
         mask[top:bottom, left:right] |= taken
-        body = _convex_completion(region & ~taken, region) if element is photo else region & ~taken
+        body = region & ~taken
+        if element is photo:  # the photo continues under the letters inside its outline's hull
+            body |= taken & _hull(body)
         colour, hidden = element.colour.copy(), taken & body
         paste(colour, fill_estimate(colour, hidden), hidden)
         index = next(i for i, e in enumerate(ctx.elements) if e is element)
