@@ -224,10 +224,17 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
     words = [e for e in ctx.elements[:first] if _word_on(e, photo, lines)]
     for word in words:
         word.depth = photo.depth + 1
-    text = ctx.elements[first:] + words
-    ctx.elements[:] = [e for e in ctx.elements[:first] if e.area and not any(e is w for w in words)]
+    text, gone = ctx.elements[first:] + words, {id(word) for word in words}
+    # A scattered rest that held only letters is gone too.
+    ctx.elements[:] = [e for e in ctx.elements[:first] if e.area and id(e) not in gone]
     ctx.elements += one_per_line(text, lines, ctx.roots, photo.depth + 1)
     ctx.roots += int(lines.max())
+
+
+def _word_on(element: Element, photo: Element, lines: np.ndarray) -> bool:
+    """Whether ``element`` is a word on the page beside ``photo`` lying on the letters of ``lines``."""
+    beside = element.kind == "text" and element.depth == photo.depth and element.root != photo.root
+    return beside and line_of(element, lines) > 0
 
 
 def _group(elements: list[Element], photo: Element) -> list[Element]:
@@ -244,13 +251,6 @@ def _shown(element: Element, image: np.ndarray) -> np.ndarray:
     """Where a photo element shows the image (not where it was completed under something)."""
     top, left, bottom, right = element.box
     return (element.alpha > 0) & (max_diff(image[top:bottom, left:right], element.colour) == 0)
-
-
-def _word_on(element: Element, photo: Element, lines: np.ndarray) -> bool:
-    """Whether ``element`` is a word on the page beside ``photo`` lying on the letters of ``lines``."""
-    if element.kind != "text" or element.depth != photo.depth or element.root == photo.root:
-        return False
-    return line_of(element, lines) > 0
 
 
 @dataclass

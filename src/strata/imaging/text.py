@@ -61,15 +61,15 @@ def text_lines(image: np.ndarray, canvas: tuple[int, int] | None = None) -> np.n
     canvas's sizes.
     """
     height, width = image.shape[:2]
-    factor = search_factor(*(canvas or (height, width)))
+    canvas = canvas or (height, width)
+    factor = search_factor(*canvas)
     size = (round(width * factor), round(height * factor))
     if min(size) < MIN_SEARCH_SIDE:
         return np.zeros((height, width), np.int32)
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     rgb = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
     labels = np.zeros(rgb.shape[:2], np.int32)
-    scaled = rgb.shape[:2] if canvas is None else (round(canvas[0] * factor), round(canvas[1] * factor))
-    letters = _candidates(rgb, scaled)
+    letters = _candidates(rgb, (round(canvas[0] * factor), round(canvas[1] * factor)))
     for number, line in enumerate(_lines(letters), start=1):
         for i in line:
             xs, ys = letters.pixels[i].T
