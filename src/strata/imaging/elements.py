@@ -480,6 +480,12 @@ def thick(mask: np.ndarray) -> bool:
     return bool(cv2.erode(mask.astype(np.uint8), np.ones((THICK, THICK), np.uint8)).any())
 
 
+def is_mark(mark: Element, run: Element) -> bool:
+    """Whether ``mark`` lies where a dot, an accent or a punctuation mark of the text ``run`` would."""
+    mine, theirs = _ink_box(mark), _ink_box(run)
+    return mine is not None and theirs is not None and _mark_of(mine, theirs)
+
+
 def _mark_of(mark: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:
     """Whether ink box ``mark`` is a dot, an accent or a punctuation mark of the text in ink box ``line``."""
     height = line[2] - line[0]

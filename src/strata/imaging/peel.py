@@ -46,6 +46,7 @@ from strata.imaging.elements import (
     component_groups,
     crops,
     fill_holes,
+    is_mark,
 )
 from strata.imaging.fill import (
     Fit,
@@ -201,12 +202,15 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
     # and of the scattered rest of its group (a title running off the photo may lie in it).
     size = max(3, 2 * math.ceil(1 / search_factor(height, width)) - 1)
     letters = cv2.dilate((lines > 0).astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+    # The rest gives up all its pixels around the lines: the letters' dots and accents, too small to be
+    # found as letters, are there.
+    marks = letters | _around_lines(lines)
     mask = np.zeros((height, width), bool)
     under = page.copy()
     for element in _group(ctx.elements, photo):
         top, left, bottom, right = element.box
         region = element.alpha > 0
-        taken = letters[top:bottom, left:right] & _shown(element, ctx.image)
+        taken = (letters if element is photo else marks)[top:bottom, left:right] & _shown(element, ctx.image)
         if not taken.any():
             continue
         mask[top:bottom, left:right] |= taken
@@ -220,15 +224,37 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
         paste(under[top:bottom, left:right], colour, body)
     first = len(ctx.elements)
     peel(ctx, mask, under, photo.depth + 1)
+    peeled, depth = ctx.elements[first:], photo.depth + 1
     # The line's words off the photo were peeled as text on the page: they join it, above the photo.
     words = [e for e in ctx.elements[:first] if _word_on(e, photo, lines)]
     for word in words:
-        word.depth = photo.depth + 1
-    text, gone = ctx.elements[first:] + words, {id(word) for word in words}
+        word.depth = depth
+    gone = {id(word) for word in words}
     # A scattered rest that held only letters is gone too.
     ctx.elements[:] = [e for e in ctx.elements[:first] if e.area and id(e) not in gone]
-    ctx.elements += one_per_line(text, lines, ctx.roots, photo.depth + 1)
+    runs = one_per_line([e for e in peeled + words if line_of(e, lines)], lines, ctx.roots, depth)
     ctx.roots += int(lines.max())
+    # Dots and accents (peeled off the rest, or on the page) lie on the run's component, so that they
+    # join it (:func:`~strata.imaging.elements.join_words`); other bits off the letters are dropped.
+    heads = [run for run in runs if run.depth == depth]
+    off = [e for e in peeled if not line_of(e, lines)]
+    beside = [e for e in ctx.elements if e.kind != "photo" and e.root != photo.root and e.depth == depth - 1]
+    lifted = set()
+    for mark in off + beside:
+        if run := next((run for run in heads if mark.area < run.area and is_mark(mark, run)), None):
+            mark.depth, mark.root = depth, run.root
+            lifted.add(id(mark))
+    ctx.elements += runs + [mark for mark in off if id(mark) in lifted]
+
+
+def _around_lines(lines: np.ndarray) -> np.ndarray:
+    """The boxes of the text lines labelled in ``lines``, each grown by half the line's height."""
+    around = np.zeros(lines.shape, bool)
+    for number in np.unique(lines)[1:]:
+        x, y, w, h = cv2.boundingRect((lines == number).astype(np.uint8))
+        grow = h // 2
+        around[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
+    return around
 
 
 def _word_on(element: Element, photo: Element, lines: np.ndarray) -> bool:
