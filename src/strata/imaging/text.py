@@ -199,13 +199,13 @@ def _candidates(rgb: np.ndarray, canvas: tuple[int, ...]) -> _Letters:
                 MIN_HEIGHT * short <= h <= MAX_HEIGHT * short and 0.1 <= w / h <= 2.5 and fill >= 0.15
             ):
                 continue
-            values = lab[region[:, 1], region[:, 0]].astype(np.float32)
-            spread = float(values.std(axis=0).max())
+            mean, std = cv2.meanStdDev(lab[region[:, 1], region[:, 0]][:, None])  # faster than numpy
+            spread = float(std.max())
             if spread > LOOSE:
                 continue
             seen.add(key)
             kept_boxes.append((x, y, w, h))
-            colours.append(values.mean(axis=0))
+            colours.append(mean[:, 0])
             # A solid bar (an "i" or "l" stem, a fence post) joins a line but does not make one.
             glyph.append(spread <= FLAT and fill <= 0.95 and _stroke(region, x, y, w, h) <= MAX_STROKE * h)
             pixels.append(region)
