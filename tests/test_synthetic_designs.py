@@ -120,3 +120,24 @@ def test_shadows_are_drawn_into_their_elements_layers(designs, seed):
     for mine, theirs in grown:
         soft = (mine.to_array()[..., 3] > 0) & (theirs.to_array()[..., 3] == 0)
         assert soft.any() and (mine.to_array()[..., 3][soft] < 1).all(), "a shadow is opaque"
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_captions_lie_on_their_photos_and_change_nothing_else(designs, seed):
+    group, leaf = designs[seed]
+    captioned, captioned_leaf = load_benchmark("synthetic_designs").make_design(seed, captions=True)
+    captions = [name for name in captioned.names if name.startswith("caption")]
+    assert captions and [n for n in captioned.names if n not in captions] == group.names
+    for name in captions:
+        index = captioned.names.index(name)
+        photo = captioned.names[index - 1]
+        assert photo == "photo " + name.split()[1]  # just above its photo, a top-level element of its own
+        letters = captioned.layers[index].to_array()[..., 3] > 0
+        assert (captioned.layers[index - 1].to_array()[..., 3][letters] == 1.0).all()  # wholly on it
+        assert name in captioned_leaf.names
+    for name, layer in zip(group.names, group.layers, strict=True):  # the rest of the design as it was
+        mine = captioned.layers[captioned.names.index(name)]
+        assert mine.box == layer.box and np.array_equal(mine.rgba, layer.rgba)
+    image = np.asarray(captioned.image).astype(np.int16)
+    assert np.abs(flatten(captioned.layers) - image).max() == 0
+    assert np.abs(flatten(captioned_leaf.layers) - image).max() == 0
