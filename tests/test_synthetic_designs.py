@@ -124,7 +124,7 @@ def test_shadows_are_drawn_into_their_elements_layers(designs, seed):
 
 @pytest.mark.parametrize("seed", [1, 5])
 def test_captions_lie_on_their_photos_and_change_nothing_else(designs, seed):
-    group, leaf = designs[seed]
+    group, _ = designs[seed]
     captioned, captioned_leaf = load_benchmark("synthetic_designs").make_design(seed, captions=True)
     captions = [name for name in captioned.names if name.startswith("caption")]
     assert captions and [n for n in captioned.names if n not in captions] == group.names

@@ -202,15 +202,17 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
     # and of the scattered rest of its group (a title running off the photo may lie in it).
     size = max(3, 2 * math.ceil(1 / search_factor(height, width)) - 1)
     letters = cv2.dilate((lines > 0).astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
-    # The rest gives up all its pixels around the lines: the letters' dots and accents, too small to be
-    # found as letters, are there.
-    marks = letters | _around_lines(lines)
+    # The letters' dots and accents, too small to be found as letters, lie around the lines: the photo
+    # gives up the pixels there in the line's ink (with their rims), the rest all its pixels there.
+    around, inked = _around_lines(lines, ctx.image)
+    inked = letters | cv2.dilate(inked.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
     mask = np.zeros((height, width), bool)
     under = page.copy()
     for element in _group(ctx.elements, photo):
         top, left, bottom, right = element.box
         region = element.alpha > 0
-        taken = (letters if element is photo else marks)[top:bottom, left:right] & _shown(element, ctx.image)
+        taken = (inked if element is photo else letters | around)[top:bottom, left:right]
+        taken &= _shown(element, ctx.image)
         if not taken.any():
             continue
         mask[top:bottom, left:right] |= taken
@@ -247,14 +249,18 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
     ctx.elements += runs + [mark for mark in off if id(mark) in lifted]
 
 
-def _around_lines(lines: np.ndarray) -> np.ndarray:
-    """The boxes of the text lines labelled in ``lines``, each grown by half the line's height."""
-    around = np.zeros(lines.shape, bool)
+def _around_lines(lines: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes of the text lines labelled in ``lines``, each grown by half the line's height, and the
+    pixels in them of their line's ink (the median colour of its letters, within :data:`SHAPE_TOL`)."""
+    around, inked = np.zeros(lines.shape, bool), np.zeros(lines.shape, bool)
     for number in np.unique(lines)[1:]:
-        x, y, w, h = cv2.boundingRect((lines == number).astype(np.uint8))
+        letters = lines == number
+        x, y, w, h = cv2.boundingRect(letters.astype(np.uint8))
         grow = h // 2
-        around[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
-    return around
+        box = (slice(max(0, y - grow), y + h + grow), slice(max(0, x - grow), x + w + grow))
+        around[box] = True
+        inked[box] |= max_diff(image[box], np.median(image[letters], axis=0)) < SHAPE_TOL
+    return around, inked
 
 
 def _word_on(element: Element, photo: Element, lines: np.ndarray) -> bool:
