@@ -131,7 +131,6 @@ Policies (what a user can rely on):
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -177,7 +176,7 @@ from strata.imaging.merge import WHOLE, carriers, layer_name, make_disjoint, pla
 from strata.imaging.peel import PeelContext, peel, peel_text_on_photos
 from strata.imaging.ringing import take_ringing
 from strata.imaging.shadow import attach_shadows, find_shadows, shade
-from strata.imaging.text import on_page, one_per_line, search_factor, text_lines, without_halo
+from strata.imaging.text import on_page, one_per_line, rim_size, text_lines, without_halo
 from strata.layers import LayerStack
 
 #: Foreground threshold on a textured background, where the model is only a median filter.
@@ -334,7 +333,7 @@ def _find_elements(
         # Text lies on the photo itself, not on its smoothed model: the letters' counters show the
         # photo and stay open, and their rims are unmixed against the photo continued under them.
         # Found on a smaller copy, the letters may miss part of a pixel of that copy along their rims.
-        grow = 2 * (math.ceil(1 / search_factor(height, width)) - 1) + 1
+        grow = rim_size(height, width)
         text = cv2.dilate((lines > 0).astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
         if valid is not None:
             text &= valid

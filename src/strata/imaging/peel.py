@@ -20,7 +20,6 @@ depth and in the number of elements, so noise cannot make it explode.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -59,7 +58,7 @@ from strata.imaging.fill import (
     max_diff,
     paste,
 )
-from strata.imaging.text import line_of, one_per_line, search_factor, text_lines
+from strata.imaging.text import line_of, one_per_line, rim_size, text_lines
 
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
@@ -200,7 +199,7 @@ def _lift_text(ctx: PeelContext, photo: Element, page: np.ndarray, lines: np.nda
     lines = kept[lines]
     # The letters with their anti-aliased rims (a pixel past the regions found), taken out of the photo
     # and of the scattered rest of its group (a title running off the photo may lie in it).
-    size = max(3, 2 * math.ceil(1 / search_factor(height, width)) - 1)
+    size = max(3, rim_size(height, width))
     letters = cv2.dilate((lines > 0).astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
     # The letters' dots and accents, too small to be found as letters, lie around the lines: the photo
     # gives up the pixels there in the line's ink (with their rims), the rest all its pixels there.

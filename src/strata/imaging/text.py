@@ -11,6 +11,7 @@ building or the spots of a pattern rarely do: they sit in rows, but are solid bo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -168,6 +169,12 @@ def line_of(element: Element, lines: np.ndarray) -> int:
     on_letters = np.bincount(under.ravel(), weights=element.alpha.ravel())
     on_letters[0] = 0.0
     return int(np.argmax(on_letters)) if on_letters.sum() >= 0.5 * element.area else 0
+
+
+def rim_size(height: int, width: int) -> int:
+    """The (odd) side of the square that, dilating the letters found on a ``height`` × ``width``
+    canvas, covers the part of a pixel of the smaller searched copy they may miss along their rims."""
+    return 2 * math.ceil(1 / search_factor(height, width)) - 1
 
 
 def search_factor(height: int, width: int) -> float:
