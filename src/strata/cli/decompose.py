@@ -337,6 +337,12 @@ def _run_pool(
                     broken.append(index)
                     healthy = False
                 start_next()
+        if not healthy:
+            # Every input under way has failed with the pool. A worker killed while it held the
+            # pool's queue can leave the others blocked on it, and Python 3.11's executor then waits
+            # for them for ever as it shuts down: they are stopped here (their inputs run again).
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
     return broken, [index for index, _ in waiting]
 
 
