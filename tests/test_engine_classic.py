@@ -732,6 +732,28 @@ def test_a_card_holding_a_photo_in_a_jpeg_is_one_flat_layer(quality: int) -> Non
     assert_exact(stack, jpeg)
 
 
+@pytest.mark.parametrize("quality", [95, 90, 85, 75])
+def test_a_cards_ringing_on_a_photo_page_stays_off_the_photo(quality: int) -> None:
+    # Synthetic design 12: a card over the foot of a photo, on a photo page. Compressed, the card's
+    # edge rings on the page beside the photo; those pixels were peeled with the photo and moved with
+    # it as a faint outline of the card (and at quality 75 joined photo and card into one region taken
+    # for the page's backdrop: everything stayed in the background). They stay in the page now.
+    group, _ = load_benchmark("synthetic_designs").make_design(12)
+    jpeg = compressed(group.image.convert("RGB"), quality)
+    stack = ClassicEngine().decompose(jpeg, 4)
+    truth, card = truth_mask(group, "photo 1"), truth_mask(group, "card 1")
+    photo = shown_by(stack, truth & ~card)
+    assert stack.names[photo].startswith("photo")
+    assert 0 < shown_by(stack, card) != photo
+    if quality >= 85:
+        ys, xs = np.nonzero(truth)
+        box = np.zeros_like(truth)
+        box[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3] = True
+        held = element_alpha(stack)[photo - 1] > 0
+        assert not (held & ~box).any(), "the photo's layer holds the card's ringing"
+    assert_exact(stack, jpeg)
+
+
 def compressed(image: Image.Image, quality: int | None) -> Image.Image:
     """``image`` through a JPEG of this quality (None: as it is)."""
     if quality is None:

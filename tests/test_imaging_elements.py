@@ -196,6 +196,17 @@ def test_an_outline_joins_what_it_wraps_across_components_and_within_one() -> No
     assert out[2] is text and out[3] is badge
 
 
+def test_a_large_photo_on_a_card_is_no_outline_of_the_card() -> None:
+    # Within the photo's frame nearly all of the card lies inside the photo's outline; the card as a
+    # whole does not (synthetic design 17 as a JPEG: the photo joined its card's layer).
+    card = _element(0, 0, np.ones((400, 600)), root=1)
+    card.alpha[40:42, 50:550] = 0  # a strip under the photo's top side that the card does not hold
+    photo = _element(40, 50, np.ones((300, 500)), root=1)
+    photo.depth, photo.kind = 2, "photo"
+    out = absorb_halos([card, photo])
+    assert out[0] is card and out[1] is photo
+
+
 def test_a_piece_cut_off_by_a_rim_rejoins_its_shape_across_the_gap() -> None:
     upper = _element(0, 40, np.ones((40, 40)), root=1)
     upper.alpha[17:, :23] = 0  # its corner lies over the lower card ...

@@ -108,9 +108,11 @@ Policies (what a user can rely on):
   colour is the page's own (the ringing around a small title outnumbers its letters' cores), the colour
   of its high-contrast pixels is tried as the fill instead; and where the most common colour is that
   of a photo or a shape lying on a light card (the noise spreads the card's pixels over more colours),
-  the card's colour, carrying more of the group around it, is the fill. On a photo page, an
-  element's outline that compression blurs over two pixels still counts as a sharp step, so a card or
-  a photo pasted on the photo is still framed and lifted whole.
+  the card's colour, carrying more of the group around it, is the fill. Along a flat part taken out
+  of a photo-like group (a card over a photo's foot), the group's thin runs (under 5 pixels wide) and
+  scattered pixels within 7 pixels of it are its ringing, not the photo's: they stay in the page.
+  On a photo page, an element's outline that compression blurs over two pixels still counts as a
+  sharp step, so a card or a photo pasted on the photo is still framed and lifted whole.
 * **Fewer components than N − 1.** The layer with most parts is split (a part is a bottom element with
   what lies on it, e.g. a button with its label): by kind (shapes, photos, text), then its largest part
   apart. When no layer has two parts, spare layers go first to elements that only partly overlap the

@@ -219,8 +219,9 @@ def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area
 
     A halo wraps an element when nearly all (:data:`HALO_SHARE`) of its pixels off the element lie
     within :data:`HALO_REACH` pixels of it, and either the element is the larger and the halo lies
-    mostly off it (ringing around a title), or the element lies inside the halo's outline (a stroke
-    completed under the ink it outlines, a border around a card).
+    mostly off it (ringing around a title), or the element lies inside the halo's outline, all of it,
+    not only its part near the halo (a stroke completed under the ink it outlines, a border around a
+    card; not a large photo lying on a card).
     """
     reach = HALO_REACH
     top, left, bottom, right = halo.box
@@ -249,7 +250,8 @@ def _wrapped(halo: Element, candidates: list[int], elements: list[Element], area
             continue
         if other.area > area and 2 * np.count_nonzero(mine & theirs) < np.count_nonzero(mine):
             return j
-        if np.count_nonzero(theirs & ~fill_holes(mine)) <= (1 - HALO_SHARE) * np.count_nonzero(theirs):
+        inside = np.count_nonzero(theirs & fill_holes(mine))
+        if inside >= HALO_SHARE * np.count_nonzero(other.alpha > 0):
             return j
     return None
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from strata.errors import Cancelled
+from strata.imaging import ringing
 from strata.imaging.alpha import min_alpha, projection_alpha, unblend
 from strata.imaging.background import fill_estimate
 from strata.imaging.collage import collage
@@ -602,6 +603,15 @@ def _complex_element(
     body = group & ~flat
     if not body.any():
         body, parts = group, []
+    # Along a flat part's outline, thin runs of the rest are no photo: the ringing of a JPEG's card on
+    # a photo page, or a strip of the page between a card and a photo ending a few pixels short of it.
+    # They stay in the page, as do the scattered pixels there (below).
+    ring = np.ones((2 * ringing.REACH + 1, 2 * ringing.REACH + 1), np.uint8)
+    along = cv2.dilate(flat.astype(np.uint8), ring).astype(bool)
+    solid = fill_holes(body).astype(np.uint8)  # a photo's pixels that match the card's fill are holes
+    thick = cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+    if (kept := body & (thick | ~along)).any():
+        body = kept
     _, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
     largest = stats[order[0], cv2.CC_STAT_AREA]
@@ -651,6 +661,7 @@ def _complex_element(
             _soften_rim(image[crop], under[crop], region, alpha, colour)
         kind = "text" if lettering else "photo"
         ctx.elements.append(Element(box[0] + y, box[1] + x, alpha, colour, level, kind, root))
+    rest &= ~along
     # A few scattered pixels are noise at the photo's rim, not a text block: they stay in the page.
     if rest.sum() >= max(ctx.min_area, FRAGMENT * ctx.image.shape[0] * ctx.image.shape[1]):
         ctx.elements.append(
