@@ -83,6 +83,8 @@ OUTLINE_STEP = 0.1
 WISPS = 0.05
 #: Flat parts (cards, circles) taken out of one photo-like group, largest first.
 _MAX_FLAT_PARTS = 4
+#: How far a flat part's ringing reaches (see :mod:`~strata.imaging.ringing`).
+_RING = np.ones((2 * ringing.REACH + 1, 2 * ringing.REACH + 1), np.uint8)
 #: A flat group's other colour is the card under its most frequent one when its filled shape holds
 #: at least this share of that colour's pixels.
 SURROUND = 0.9
@@ -603,14 +605,9 @@ def _complex_element(
     body = group & ~flat
     if not body.any():
         body, parts = group, []
-    # Along a flat part's outline, thin runs of the rest are no photo: the ringing of a JPEG's card on
-    # a photo page, or a strip of the page between a card and a photo ending a few pixels short of it.
-    # They stay in the page, as do the scattered pixels there (below).
-    ring = np.ones((2 * ringing.REACH + 1, 2 * ringing.REACH + 1), np.uint8)
-    along = cv2.dilate(flat.astype(np.uint8), ring).astype(bool)
-    solid = fill_holes(body).astype(np.uint8)  # a photo's pixels that match the card's fill are holes
-    thick = cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
-    if (kept := body & (thick | ~along)).any():
+    # Within a flat part's ringing, thin runs of the rest and scattered pixels (below) stay in the page.
+    ringing_reach = cv2.dilate(flat.astype(np.uint8), _RING).astype(bool)
+    if flat.any() and (kept := body & ~(ringing_reach & _thin(body))).any():
         body = kept
     _, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable") + 1
@@ -661,7 +658,7 @@ def _complex_element(
             _soften_rim(image[crop], under[crop], region, alpha, colour)
         kind = "text" if lettering else "photo"
         ctx.elements.append(Element(box[0] + y, box[1] + x, alpha, colour, level, kind, root))
-    rest &= ~along
+    rest &= ~ringing_reach
     # A few scattered pixels are noise at the photo's rim, not a text block: they stay in the page.
     if rest.sum() >= max(ctx.min_area, FRAGMENT * ctx.image.shape[0] * ctx.image.shape[1]):
         ctx.elements.append(
@@ -671,6 +668,14 @@ def _complex_element(
         (part, depth + levels[i] + (lifted if levels[i] > levels[-1] else 0), on[i])
         for i, part in enumerate(parts)
     ]
+
+
+def _thin(body: np.ndarray) -> np.ndarray:
+    """The runs of ``body`` under 5 pixels wide (its holes filled: a photo's pixels that match the card
+    under it are holes). Along a flat part they are no photo: a JPEG card's ringing on a photo page,
+    or a strip of the page between a card and a photo ending a few pixels short of it."""
+    solid = fill_holes(body).astype(np.uint8)
+    return body & ~cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
 
 
 def _add_collage(
