@@ -444,6 +444,20 @@ def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
     assert_exact(stack, image)
 
 
+def test_a_circle_under_a_cards_edge_is_below_the_card_and_completed_under_it() -> None:
+    # Synthetic design 98: a card covers the foot of a circle (9 rows of it), on a photo page. The
+    # circle touches only the card's rim, yet it was peeled as content lying on the card: above it,
+    # cut flat along the card's edge.
+    group, image, stack = synthetic_design(98, 6)
+    circle, card = truth_mask(group, "circle 3"), truth_mask(group, "card 2")
+    layer = shown_by(stack, circle & ~card)
+    assert 0 < layer < shown_by(stack, card)
+    alpha = stack.arrays()[layer][..., 3]
+    assert (alpha[circle & card] == 255).mean() >= 0.97, "the circle is cut where the card hides it"
+    assert (alpha[circle] == 255).mean() >= 0.99
+    assert_exact(stack, image)
+
+
 @pytest.mark.parametrize("layers", [4, 6])
 def test_a_card_over_a_narrow_strip_of_another_leaves_it_complete(layers: int) -> None:
     # Synthetic design 36 of the project's generator: a card whose corner lies over a strip about 6

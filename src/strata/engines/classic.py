@@ -92,8 +92,10 @@ Policies (what a user can rely on):
   side shows as a step across the lower one, it is those photos, stacked so, each completed under
   the ones above it (:mod:`~strata.imaging.collage`); a picture that is not a rectangle, with no
   such step inside it, stays one photo. A circle or an ellipse peeled beside a larger shape that
-  cuts it off is completed under it, to the ellipse its free outline fits
-  (:mod:`~strata.imaging.ellipses`). A fringe piece the unmixing
+  cuts it off is completed under it, to the ellipse its free outline fits, up to the larger shape's
+  rim (:mod:`~strata.imaging.ellipses`); a shape touching a card only along its rim (under 1 % of the
+  shape's pixels on the card: the card covers its foot) is peeled beside the card, not as content
+  lying on it. A fringe piece the unmixing
   cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
   speck inside a letter's box or just outside it with the letter
   (:func:`~strata.imaging.elements.absorb_fragments`);

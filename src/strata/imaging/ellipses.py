@@ -62,10 +62,14 @@ def _added(shape: Element, cover: Element) -> Element | None:
     area, added = int(mine.sum()), ellipse & ~mine
     if (mine & ~ellipse).sum() > (1 - FIT) * area or added.sum() < MIN_ADDED * area:
         return None
-    if (added & theirs).sum() < FIT * added.sum() or (added & ~theirs).sum() > (1 - FIT) * area:
+    # What it adds lies under the element or its rim (the cut runs along the rim, which mixes the two),
+    # but for a pixel's fitting error along the free outline.
+    under = added & near
+    grown = cv2.dilate(mine.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if (added & ~near & ~grown).sum() > (1 - FIT) * added.sum() or (added & ~theirs).sum() > (1 - FIT) * area:
         return None
-    ys, xs = np.nonzero(added & theirs)
-    hidden = (added & theirs)[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    ys, xs = np.nonzero(under)
+    hidden = under[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     fill = np.median(shape.colour[shape.alpha >= 1.0], axis=0) if (shape.alpha >= 1.0).any() else 0.0
     colour = flat_image(fill, *hidden.shape)
     piece_top, piece_left = top + int(ys.min()), left + int(xs.min())

@@ -38,7 +38,6 @@ from strata.imaging.elements import (
     FRAGMENT,
     GLYPH,
     HALO_REACH,
-    PEER,
     Box,
     Element,
     bottom_depths,
@@ -88,8 +87,8 @@ _RING = np.ones((2 * ringing.REACH + 1, 2 * ringing.REACH + 1), np.uint8)
 #: A flat group's other colour is the card under its most frequent one when its filled shape holds
 #: at least this share of that colour's pixels.
 SURROUND = 0.9
-#: A component touching a shape with less than this share of its pixels on it, and of the shape's
-#: size, is a neighbour joined to it by a thread of the page, not content lying on it.
+#: A component touching a shape with less than this share of its pixels on it is a neighbour (joined
+#: to it by a thread of the page, or under its rim), not content lying on it.
 THREAD = 0.01
 #: Text on a photo is searched for this far (a fraction of the canvas's width) past the photo's sides,
 #: on photos whose short side is at least TEXT_PHOTO of the canvas's.
@@ -879,14 +878,14 @@ def _split_by_contact(
     candidates: np.ndarray, inside: np.ndarray, shape: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Components that touch ``inside`` sit on the element (children), unless under :data:`THREAD` of
-    them lies on ``shape`` and they are at least 1 / :data:`PEER` of its size (a neighbour joined to
-    it by a thread of the page); the others lie beside it."""
+    them lies on ``shape`` (a neighbour joined to it by a thread of the page, or touching only its rim:
+    a circle whose foot a card covers); the others lie beside it."""
     if not candidates.any():
         return candidates, candidates
     count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     size = np.bincount(labels.ravel(), minlength=count)
     on = np.bincount(labels[shape], minlength=count)
-    thread = (on < THREAD * size) & (PEER * size >= shape.sum())
+    thread = on < THREAD * size
     touching = (np.bincount(labels[inside], minlength=count) > 0) & ~thread
     touching[0] = False
     children = touching[labels]
