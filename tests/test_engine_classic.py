@@ -444,6 +444,19 @@ def test_an_ellipse_cut_off_by_a_card_is_completed_under_it() -> None:
     assert_exact(stack, image)
 
 
+def test_an_ellipse_cut_straight_by_a_photo_is_below_the_photo_and_completed_under_it() -> None:
+    # Synthetic design 87: a photo over an ellipse's side, on a photo page, one photo-like region. Cut
+    # straight, the ellipse's outline is convex: the photo bites nothing out of its hull, so it came out
+    # above the photo, cut flat along the photo's side.
+    group, image, stack = synthetic_design(87, 6)
+    ellipse, photo = truth_mask(group, "ellipse 3"), truth_mask(group, "photo 1")
+    layer = shown_by(stack, ellipse & ~photo)
+    assert 0 < layer < shown_by(stack, photo)
+    alpha = stack.arrays()[layer][..., 3]
+    assert (alpha[ellipse & photo] == 255).mean() >= 0.97, "the ellipse is cut where the photo hides it"
+    assert_exact(stack, image)
+
+
 def test_a_circle_under_a_cards_edge_is_below_the_card_and_completed_under_it() -> None:
     # Synthetic design 98: a card covers the foot of a circle (9 rows of it), on a photo page. The
     # circle touches only the card's rim, yet it was peeled as content lying on the card: above it,

@@ -26,8 +26,9 @@ Policies (what a user can rely on):
   never a hole. Element layers share pixels only where a container's completed body lies under
   something split off above it (here, or with spare layers below), a card under the corner of a
   card of comparable size lying on it or of any shape lying mostly off it (a circle over its corner),
-  a photo under a photo lying on it, or a photo that is a whole rectangle under a card lying on it
-  (moving the card reveals the photo, inpainted there).
+  a photo under a photo lying on it, a shape under a photo lying on it (a circle cut straight by the
+  photo's side), or a photo that is a whole rectangle under a card lying on it (moving the card
+  reveals the photo, inpainted there).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element (on a flat or gradient page only a photo filling its rectangle: a
   cluster of cards and photos joined by the shadows between them is not the page): it stays in the
@@ -91,16 +92,15 @@ Policies (what a user can rely on):
   it is the union of up to four rectangles along its outline, and where two overlap the upper one's
   side shows as a step across the lower one, it is those photos, stacked so, each completed under
   the ones above it (:mod:`~strata.imaging.collage`); a picture that is not a rectangle, with no
-  such step inside it, stays one photo. A circle or an ellipse peeled beside a larger shape that
-  cuts it off is completed under it, to the ellipse its free outline fits, up to the larger shape's
-  rim (:mod:`~strata.imaging.ellipses`); a shape touching a card only along its rim (under 1 % of the
-  shape's pixels on the card: the card covers its foot) is peeled beside the card, not as content
-  lying on it. A fringe piece the unmixing
-  cannot explain (at most 0.02 % of the canvas) stays with the shape it touches, and a compression
-  speck inside a letter's box or just outside it with the letter
-  (:func:`~strata.imaging.elements.absorb_fragments`);
-  a photo's few scattered leftover pixels stay in the page. A component of any size that wraps a
-  larger element of another component (90 % of its pixels within 6 pixels of it, mostly off it: the
+  such step inside it, stays one photo. A circle or an ellipse peeled beside a larger shape or
+  photo that cuts it off lies under it and is completed there, to the ellipse its free outline fits,
+  up to the larger element's rim (:mod:`~strata.imaging.ellipses`); a shape touching a card only
+  along its rim (under 1 % of the shape's pixels on the card: the card covers its foot) is peeled
+  beside the card, not as content lying on it. A fringe piece the unmixing cannot explain (at most
+  0.02 % of the canvas) stays with the shape it touches, and a compression speck inside a letter's box
+  or just outside it with the letter (:func:`~strata.imaging.elements.absorb_fragments`); a photo's few
+  scattered leftover pixels stay in the page. A component of any size that wraps a larger element of
+  another component (90 % of its pixels within 6 pixels of it, mostly off it: the
   ringing a JPEG leaves around a title, the slivers of a card's rim) joins that element and moves with
   it; one in the element's holes (ringing or noise in a letter's counter) is the page's and stays in the
   background layer (:func:`~strata.imaging.elements.absorb_halos`).

@@ -25,14 +25,14 @@ _MIN_AREA = 400
 
 
 def complete_ellipses(elements: list[Element]) -> None:
-    """Complete each flat shape that is an ellipse cut off by a larger shape of another component
-    (in place: the shape's element is replaced by one whose fill continues under the larger shape)."""
+    """Complete each flat shape that is an ellipse cut off by a larger shape or photo of another
+    component (in place: the shape's element is replaced by one whose fill continues under it)."""
     base = bottom_depths(elements)
-    heads = [i for i, e in enumerate(elements) if e.kind == "shape" and e.depth == base[e.root]]
+    heads = [i for i, e in enumerate(elements) if e.kind in ("shape", "photo") and e.depth == base[e.root]]
     boxes = np.array([elements[i].box for i in heads]).reshape(-1, 4)
     for i in heads:
         shape = elements[i]
-        if shape.area < _MIN_AREA:
+        if shape.kind != "shape" or shape.area < _MIN_AREA:
             continue
         for k in near_boxes(boxes, shape.box, CUT):
             cover = elements[heads[k]]
@@ -47,7 +47,22 @@ def _added(shape: Element, cover: Element) -> Element | None:
     """The part of the ellipse ``shape`` is that ``cover`` hides, in the shape's fill, or None."""
     top, left = min(shape.top, cover.top), min(shape.left, cover.left)
     bottom, right = max(shape.box[2], cover.box[2]), max(shape.box[3], cover.box[3])
-    mine, theirs = _place(shape, top, left, bottom, right), _place(cover, top, left, bottom, right)
+    hidden = hidden_part(_place(shape, top, left, bottom, right), _place(cover, top, left, bottom, right))
+    if hidden is None:
+        return None
+    ys, xs = np.nonzero(hidden)
+    hidden = hidden[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    fill = np.median(shape.colour[shape.alpha >= 1.0], axis=0) if (shape.alpha >= 1.0).any() else 0.0
+    colour = flat_image(fill, *hidden.shape)
+    piece_top, piece_left = top + int(ys.min()), left + int(xs.min())
+    return Element(
+        piece_top, piece_left, hidden.astype(np.float32), colour, shape.depth, shape.kind, shape.root
+    )
+
+
+def hidden_part(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray | None:
+    """Where ``theirs`` (or its rim) hides the rest of the ellipse that shape ``mine`` is, or None
+    when ``mine`` is no ellipse cut off by ``theirs`` (two masks of one window)."""
     contours, _ = cv2.findContours(mine.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return None
@@ -64,18 +79,10 @@ def _added(shape: Element, cover: Element) -> Element | None:
         return None
     # What it adds lies under the element or its rim (the cut runs along the rim, which mixes the two),
     # but for a pixel's fitting error along the free outline.
-    under = added & near
     grown = cv2.dilate(mine.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if (added & ~near & ~grown).sum() > (1 - FIT) * added.sum() or (added & ~theirs).sum() > (1 - FIT) * area:
         return None
-    ys, xs = np.nonzero(under)
-    hidden = under[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    fill = np.median(shape.colour[shape.alpha >= 1.0], axis=0) if (shape.alpha >= 1.0).any() else 0.0
-    colour = flat_image(fill, *hidden.shape)
-    piece_top, piece_left = top + int(ys.min()), left + int(xs.min())
-    return Element(
-        piece_top, piece_left, hidden.astype(np.float32), colour, shape.depth, shape.kind, shape.root
-    )
+    return added & near
 
 
 def _place(element: Element, top: int, left: int, bottom: int, right: int) -> np.ndarray:

@@ -30,8 +30,8 @@ and button; a text run on the page; a photo). Components do not overlap. The pla
 Layers are ordered back to front by the painter's order of their elements, specks aside (containers
 before their contents, larger before smaller; :func:`~strata.imaging.elements.stack_overlaps` has
 raised a card lying on another above it). Where two layers overlap, the upper one owns the pixel,
-except on a container's completed body under contents split off above it, under a card lying on it,
-or on a photo's completed body under a photo or a card lying on it (:func:`carriers`).
+except on a container's completed body under contents split off above it, under a card or a photo
+lying on it, or on a photo's completed body under a photo or a card lying on it (:func:`carriers`).
 """
 
 from __future__ import annotations
@@ -433,9 +433,11 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[i
 def _stackable(upper: Element, lower: Element, title: bool) -> bool:
     """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
     card, a photo under a photo, a card or a photo under a ``title`` (of a component of text, laid
-    across its edge: :func:`~strata.imaging.elements.join_words`), or a photo that is a whole
-    rectangle under a card."""
+    across its edge: :func:`~strata.imaging.elements.join_words`), a shape under a photo (a circle
+    cut straight by its side), or a photo that is a whole rectangle under a card."""
     if upper.kind == lower.kind != "text" or (title and upper.kind == "text" != lower.kind):
+        return True
+    if upper.kind == "photo" and lower.kind == "shape":
         return True
     if upper.kind != "shape" or lower.kind != "photo":
         return False

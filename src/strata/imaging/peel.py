@@ -47,6 +47,7 @@ from strata.imaging.elements import (
     fill_holes,
     is_mark,
 )
+from strata.imaging.ellipses import hidden_part
 from strata.imaging.fill import (
     Fit,
     colour_bins,
@@ -798,16 +799,16 @@ def _core(region: np.ndarray) -> Box:
 def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     """Levels above the group's depth, and what lies on each, of flat parts and (last) the photo.
 
-    A flat part lies under a shape that bites into its hull (2 % of the part's area); the photo lies
-    under each flat part it touches that does not lie under it. Each shape is one level above the
-    highest shape it lies on.
+    A flat part lies under a shape that bites into its hull (2 % of the part's area) or hides the rest
+    of the ellipse it is (a circle cut straight by a photo's side); the photo lies under each flat part
+    it touches that does not lie under it. Each shape is one level above the highest shape it lies on.
     """
     photo = len(shapes) - 1
     pairs = []  # (lower, upper)
     for i in range(photo):
         hull, bite = _hull(shapes[i]), 0.02 * shapes[i].sum()
         for j, other in enumerate(shapes):
-            if j != i and (hull & other).sum() >= bite:
+            if j != i and ((hull & other).sum() >= bite or hidden_part(shapes[i], other) is not None):
                 pairs.append((i, j))
         if (i, photo) not in pairs and _touches(shapes[i], shapes[photo]):
             pairs.append((photo, i))
