@@ -42,3 +42,31 @@ def test_rasterise_composites_opaque_rim_and_clear_pixels() -> None:
     assert np.abs(out.astype(int) - expected.astype(int))[shown].max() <= 1
     np.testing.assert_array_equal(out[..., 3], expected[..., 3])
     assert not out[~shown, 3].any() and not out[30:].any()
+
+
+def test_a_circle_under_a_photo_keeps_its_completed_cap_and_a_scatter_does_not() -> None:
+    # Layers back to front: a circle completed under the photo lying over its side, a shape made of
+    # scattered pieces (a card's stray specks) partly under the photo, and the photo.
+    from strata.imaging.merge import carriers
+
+    yy, xx = np.mgrid[0:80, 0:80]
+    circle = Element(
+        10,
+        10,
+        ((yy - 40) ** 2 + (xx - 40) ** 2 <= 38**2).astype(np.float32),
+        np.zeros((80, 80, 3), np.float32),
+        1,
+        "shape",
+        1,
+    )
+    pieces = np.zeros((60, 60), np.float32)
+    pieces[::12, ::12] = 1.0
+    pieces[0:25, 0:25] = 1.0
+    scatter = Element(100, 60, pieces, np.zeros((60, 60, 3), np.float32), 1, "shape", 2)
+    photo = Element(30, 70, np.ones((90, 60), np.float32), np.ones((90, 60, 3), np.float32), 2, "photo", 3)
+    kept = carriers([[circle], [scatter], [photo]], 200, 200)
+    cap = np.zeros((200, 200), bool)
+    cap[10:90, 10:90] = circle.alpha > 0
+    cap[:30], cap[:, :70] = False, False  # outside the photo
+    assert kept[0] is not None and (kept[0] == cap).all(), "the circle's cap under the photo is lost"
+    assert kept[1] is None or not kept[1].any()

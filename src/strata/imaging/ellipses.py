@@ -21,7 +21,7 @@ MIN_ADDED = 0.02
 #: Outline points within this many pixels of the hiding element are the cut, not the ellipse.
 CUT = 4
 #: Smaller shapes (dots, specks) are left as they are.
-_MIN_AREA = 400
+MIN_AREA = 400
 
 
 def complete_ellipses(elements: list[Element]) -> None:
@@ -32,7 +32,7 @@ def complete_ellipses(elements: list[Element]) -> None:
     boxes = np.array([elements[i].box for i in heads]).reshape(-1, 4)
     for i in heads:
         shape = elements[i]
-        if shape.kind != "shape" or shape.area < _MIN_AREA:
+        if shape.kind != "shape" or shape.area < MIN_AREA:
             continue
         for k in near_boxes(boxes, shape.box, CUT):
             cover = elements[heads[k]]

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from strata.imaging.compose import shown
@@ -54,8 +55,11 @@ from strata.imaging.elements import (
     pixel_box_area,
     thick,
 )
+from strata.imaging.ellipses import MIN_AREA
 from strata.imaging.fill import gather, paste
 
+#: A shape is a body (completed under a photo lying on it) when it fills this share of its convex hull.
+CONVEX = 0.9
 #: Components kept apart before the pairwise merge; more are pre-merged in reading order.
 _MAX_UNITS = 48
 _KIND_PENALTY = 0.25
@@ -434,14 +438,24 @@ def _stackable(upper: Element, lower: Element, title: bool) -> bool:
     """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
     card, a photo under a photo, a card or a photo under a ``title`` (of a component of text, laid
     across its edge: :func:`~strata.imaging.elements.join_words`), a shape under a photo (a circle
-    cut straight by its side), or a photo that is a whole rectangle under a card."""
+    cut straight by its side; a body, not a speck or scattered pieces), or a photo that is a whole
+    rectangle under a card."""
     if upper.kind == lower.kind != "text" or (title and upper.kind == "text" != lower.kind):
         return True
     if upper.kind == "photo" and lower.kind == "shape":
-        return True
+        return lower.area >= MIN_AREA and _convex(lower)
     if upper.kind != "shape" or lower.kind != "photo":
         return False
     return int(np.count_nonzero(lower.alpha >= 1.0)) >= WHOLE * pixel_box_area(lower)
+
+
+def _convex(element: Element) -> bool:
+    """Whether the element's opaque pixels nearly fill their convex hull (a card, a circle)."""
+    body = (element.alpha >= 1.0).astype(np.uint8)
+    contours, _ = cv2.findContours(body, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return False
+    return int(body.sum()) >= CONVEX * cv2.contourArea(cv2.convexHull(np.vstack(contours)))
 
 
 def make_disjoint(layers: list[np.ndarray], keep: list[np.ndarray | None] | None = None) -> None:
