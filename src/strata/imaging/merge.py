@@ -375,11 +375,13 @@ def carriers(plan: list[list[Element]], height: int, width: int) -> list[np.ndar
     elements = [e for layer in plan for e in layer]
     base = bottom_depths(elements)
     titles = _titles(elements, base)
+    # Shapes with nothing on them but specks (a circle), not cards with contents.
+    bare = set(base) - {e.root for e in elements if e.depth > base[e.root] and e.area >= MIN_AREA}
     for index, layer in enumerate(plan):
         above = [e for upper in plan[index + 1 :] for e in upper]
         mask: np.ndarray | None = None
         for element in layer:
-            sitting = [other for other in above if _sits_on(other, element, base, titles)]
+            sitting = [other for other in above if _sits_on(other, element, base, titles, bare)]
             if not sitting:
                 continue
             if mask is None:
@@ -406,20 +408,21 @@ def _titles(elements: list[Element], base: dict[int, int]) -> set[int]:
     return {root for root, element in largest.items() if element.kind == "text"}
 
 
-def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[int]) -> bool:
+def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[int], bare: set[int]) -> bool:
     """``upper`` lies further up than ``lower`` and covers part of its opaque body.
 
     Opaque pixels under another element are ones completed under it: contents of a card or photo
     (same component), or a card stacked on another card, a photo on another photo, a card on a
     whole photo, a title across a card (:func:`_stackable`; another component, whose bottom element
-    ``upper`` is: ``base`` maps each component to its bottom depth, ``titles`` are :func:`_titles`).
+    ``upper`` is: ``base`` maps each component to its bottom depth, ``titles`` are :func:`_titles`,
+    ``bare`` the components with nothing but specks above their bottom element).
     An element that only touches the container's edge (a title whose rim meets a photo) does not sit
     on it: the layers stay disjoint there instead of stacking for a few rim pixels.
     """
     if upper.depth <= lower.depth:
         return False
     if upper.root != lower.root and not (
-        upper.depth == base[upper.root] and _stackable(upper, lower, upper.root in titles)
+        upper.depth == base[upper.root] and _stackable(upper, lower, upper.root in titles, lower.root in bare)
     ):
         return False
     meet = crops(upper.box, lower.box)
@@ -434,16 +437,17 @@ def _sits_on(upper: Element, lower: Element, base: dict[int, int], titles: set[i
     return total >= THICK * THICK and thick(covered >= 1.0)
 
 
-def _stackable(upper: Element, lower: Element, title: bool) -> bool:
+def _stackable(upper: Element, lower: Element, title: bool, bare: bool) -> bool:
     """Whether ``lower``, of another component, may be completed under ``upper``: a card under a
     card, a photo under a photo, a card or a photo under a ``title`` (of a component of text, laid
-    across its edge: :func:`~strata.imaging.elements.join_words`), a shape under a photo (a circle
-    cut straight by its side; a body, not a speck or scattered pieces), or a photo that is a whole
-    rectangle under a card."""
+    across its edge: :func:`~strata.imaging.elements.join_words`), a ``bare`` shape (nothing
+    but specks lies on it) under a photo (a circle cut straight by its side; a body, not a speck or
+    scattered pieces, nor a card with contents, which another card may hide), or a photo that is a
+    whole rectangle under a card."""
     if upper.kind == lower.kind != "text" or (title and upper.kind == "text" != lower.kind):
         return True
     if upper.kind == "photo" and lower.kind == "shape":
-        return lower.area >= MIN_AREA and _convex(lower)
+        return bare and lower.area >= MIN_AREA and _convex(lower)
     if upper.kind != "shape" or lower.kind != "photo":
         return False
     return int(np.count_nonzero(lower.alpha >= 1.0)) >= WHOLE * pixel_box_area(lower)

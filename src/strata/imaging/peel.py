@@ -46,6 +46,7 @@ from strata.imaging.elements import (
     crops,
     fill_holes,
     is_mark,
+    thick,
 )
 from strata.imaging.ellipses import hidden_part
 from strata.imaging.fill import (
@@ -799,8 +800,8 @@ def _core(region: np.ndarray) -> Box:
 def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     """Levels above the group's depth, and what lies on each, of flat parts and (last) the photo.
 
-    A flat part lies under a shape that bites into its hull (2 % of the part's area) or hides the rest
-    of the ellipse it is (a circle cut straight by a photo's side); the photo lies under each flat part
+    A flat part lies under a shape that bites into its hull (2 % of the part's area) or hides a thick
+    part of the ellipse it is (a circle cut straight by a photo's side); the photo lies under each flat part
     it touches that does not lie under it. Each shape is one level above the highest shape it lies on.
     """
     photo = len(shapes) - 1
@@ -808,7 +809,7 @@ def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     for i in range(photo):
         hull, bite = _hull(shapes[i]), 0.02 * shapes[i].sum()
         for j, other in enumerate(shapes):
-            if j != i and ((hull & other).sum() >= bite or hidden_part(shapes[i], other) is not None):
+            if j != i and ((hull & other).sum() >= bite or _hides(other, shapes[i])):
                 pairs.append((i, j))
         if (i, photo) not in pairs and _touches(shapes[i], shapes[photo]):
             pairs.append((photo, i))
@@ -820,6 +821,12 @@ def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     for lower, upper in pairs:
         on[lower] |= shapes[upper]
     return levels, on
+
+
+def _hides(upper: np.ndarray, shape: np.ndarray) -> bool:
+    """Whether ``upper`` hides a part of the ellipse ``shape`` is, thick (not a rim between them)."""
+    hidden = hidden_part(shape, upper)
+    return hidden is not None and thick(hidden)
 
 
 def _touches(a: np.ndarray, b: np.ndarray) -> bool:
