@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from strata.imaging.elements import Element
-from strata.imaging.merge import rasterise
+from strata.imaging.merge import carriers, rasterise
 
 
 def _over(elements: list[Element], height: int, width: int, valid: np.ndarray) -> np.ndarray:
@@ -47,8 +47,6 @@ def test_rasterise_composites_opaque_rim_and_clear_pixels() -> None:
 def test_a_circle_under_a_photo_keeps_its_completed_cap_and_a_scatter_does_not() -> None:
     # Layers back to front: a circle completed under the photo lying over its side, a shape made of
     # scattered pieces (a card's stray specks) partly under the photo, and the photo.
-    from strata.imaging.merge import carriers
-
     yy, xx = np.mgrid[0:80, 0:80]
     circle = Element(
         10,

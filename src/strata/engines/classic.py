@@ -26,9 +26,9 @@ Policies (what a user can rely on):
   never a hole. Element layers share pixels only where a container's completed body lies under
   something split off above it (here, or with spare layers below), a card under the corner of a
   card of comparable size lying on it or of any shape lying mostly off it (a circle over its corner),
-  a photo under a photo lying on it, a shape under a photo lying on it (a circle cut straight by the
-  photo's side), or a photo that is a whole rectangle under a card lying on it (moving the card
-  reveals the photo, inpainted there).
+  a photo under a photo lying on it, a shape with nothing on it under a photo lying on it (a circle
+  cut straight by the photo's side), or a photo that is a whole rectangle under a card lying on it
+  (moving the card reveals the photo, inpainted there).
 * **Backdrops.** An element covering most of the canvas (a photo over 40 %, a flat panel over 90 %)
   is the backdrop, not an element (on a flat or gradient page only a photo filling its rectangle: a
   cluster of cards and photos joined by the shadows between them is not the page): it stays in the

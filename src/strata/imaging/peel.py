@@ -801,8 +801,9 @@ def _stacking(shapes: list[np.ndarray]) -> tuple[list[int], list[np.ndarray]]:
     """Levels above the group's depth, and what lies on each, of flat parts and (last) the photo.
 
     A flat part lies under a shape that bites into its hull (2 % of the part's area) or hides a thick
-    part of the ellipse it is (a circle cut straight by a photo's side); the photo lies under each flat part
-    it touches that does not lie under it. Each shape is one level above the highest shape it lies on.
+    part of the ellipse it is (a circle cut straight by a photo's side); the photo lies under each flat
+    part it touches that does not lie under it. Each shape is one level above the highest shape it lies
+    on.
     """
     photo = len(shapes) - 1
     pairs = []  # (lower, upper)
