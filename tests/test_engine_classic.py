@@ -757,6 +757,20 @@ def test_a_card_holding_a_photo_in_a_jpeg_is_one_flat_layer(quality: int) -> Non
     assert_exact(stack, jpeg)
 
 
+def test_a_card_framing_its_photo_is_complete_under_the_photos_layer() -> None:
+    # Synthetic design 2: a circle over a card's corner also overlaps the corner of the card's photo,
+    # so the photo is no hole of the card; with the photo in a layer of its own (N = 7), the card's layer
+    # was a frame with a window under it.
+    _, image, stack = synthetic_design(2, 7)
+    leaf = load_benchmark("synthetic_designs").make_design(2)[1]
+    card, photo = truth_mask(leaf, "card 2"), truth_mask(leaf, "card 2 photo")
+    layer = shown_by(stack, card & ~photo)
+    assert layer < shown_by(stack, photo)
+    alpha = stack.arrays()[layer][..., 3]
+    assert (alpha[photo] == 255).mean() >= 0.95, "the card has a window under its photo"
+    assert_exact(stack, image)
+
+
 @pytest.mark.parametrize("quality", [95, 90, 85, 75])
 def test_a_cards_ringing_on_a_photo_page_stays_off_the_photo(quality: int) -> None:
     # Synthetic design 12: a card over the foot of a photo, on a photo page. Compressed, the card's

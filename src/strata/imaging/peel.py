@@ -536,7 +536,9 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray, bound: int | None =
         return shape
     contours, _ = cv2.findContours(shape.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     largest = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(largest) < 0.95 * area:
+    # The pixels a contour encloses: its polygon runs through the outline pixels' centres, half a pixel
+    # inside their edges (a card with a notch, all rim, would look like two pieces).
+    if cv2.contourArea(largest) + cv2.arcLength(largest, True) / 2 < 0.95 * area:
         return shape
     hull = cv2.convexHull(largest)
     hull_area = max(1.0, cv2.contourArea(hull))
