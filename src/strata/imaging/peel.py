@@ -38,6 +38,7 @@ from strata.imaging.elements import (
     FRAGMENT,
     GLYPH,
     HALO_REACH,
+    THICK,
     Box,
     Element,
     bottom_depths,
@@ -674,11 +675,12 @@ def _complex_element(
 
 
 def _thin(body: np.ndarray) -> np.ndarray:
-    """The runs of ``body`` under 5 pixels wide (its holes filled: a photo's pixels that match the card
-    under it are holes). Along a flat part they are no photo: a JPEG card's ringing on a photo page,
-    or a strip of the page between a card and a photo ending a few pixels short of it."""
+    """The runs of ``body`` less than :data:`~strata.imaging.elements.THICK` pixels wide (its holes
+    filled: a photo's pixels that match the card under it are holes). Along a flat part they are no
+    photo: a JPEG card's ringing on a photo page, or a strip of the page between a card and a photo
+    ending a few pixels short of it."""
     solid = fill_holes(body).astype(np.uint8)
-    return body & ~cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+    return body & ~cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((THICK, THICK), np.uint8)).astype(bool)
 
 
 def _add_collage(
