@@ -266,6 +266,26 @@ def test_a_broken_colour_fringe_stays_with_its_shape() -> None:
     assert_exact(stack, image)
 
 
+def test_a_concave_shapes_dark_rim_is_no_opaque_fringe_of_page() -> None:
+    # An illustration's figure drawn with a thin darker edge, anti-aliased (the dove of qwen-demo-1):
+    # the edge in its concave parts lies inside the hull, which completes a shape bitten by an element
+    # on it. Taken as such a bite it came out as opaque page colour around the star in its layer.
+    page = np.array([250, 15, 9])
+    big = Image.new("RGB", (1440, 1200), tuple(page))
+    angles = np.pi / 2 + np.arange(10) * np.pi / 5
+    radii = np.where(np.arange(10) % 2 == 0, 500, 240)
+    points = list(zip(720 + radii * np.cos(angles), 600 - radii * np.sin(angles), strict=True))
+    ImageDraw.Draw(big).polygon(points, fill=(253, 253, 253), outline=(200, 40, 35), width=5)
+    image = big.resize((360, 300), Image.Resampling.BOX)
+    stack = ClassicEngine().decompose(image, 3)
+    star = stack.arrays()[owner_of(stack, 150, 180)]
+    opaque = star[..., 3] == 255
+    page_coloured = np.abs(star[..., :3].astype(int) - page).max(axis=-1) < 30
+    assert not (opaque & page_coloured).any(), "the star's layer carries the page around it"
+    assert ((star[..., 3] > 0) & ~opaque).sum() > 1000, "its rim is not soft"
+    assert_exact(stack, image)
+
+
 def test_counters_of_heavy_text_stay_open_in_chroma_noise() -> None:
     # A generator's chroma noise in the small counters of a heavy face must not fill them.
     image = Image.new("RGB", (420, 480), (250, 215, 40))

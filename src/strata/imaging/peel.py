@@ -63,6 +63,7 @@ from strata.imaging.fill import (
 )
 from strata.imaging.text import line_of, one_per_line, rim_size, text_lines
 
+_THICK_KERNEL = np.ones((THICK, THICK), np.uint8)
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
 _PAD = 3
@@ -554,7 +555,14 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray, bound: int | None =
         return shape
     hull_mask = np.zeros(shape.shape, np.uint8)
     cv2.fillPoly(hull_mask, [hull], 1)
-    return shape | (hull_mask.astype(bool) & group)
+    return shape | _bites(shape, group, hull_mask.astype(bool))
+
+
+def _bites(shape: np.ndarray, group: np.ndarray, hull: np.ndarray) -> np.ndarray:
+    """The group pixels in the shape's ``hull`` that hide a part of it: only what is thick (a thin
+    run along its outline is its own rim, or a fringe the unmixing cannot explain)."""
+    bite = (hull & group & ~shape).astype(np.uint8)
+    return cv2.morphologyEx(bite, cv2.MORPH_OPEN, _THICK_KERNEL).astype(bool)
 
 
 def _shape_alpha(
