@@ -286,6 +286,26 @@ def test_a_concave_shapes_dark_rim_is_no_opaque_fringe_of_page() -> None:
     assert_exact(stack, image)
 
 
+def test_a_shape_of_nearly_its_colour_in_a_concave_shapes_notch_stays_whole() -> None:
+    # A light grey card behind a white chevron shows in its notch and above it (qwen-demo-1's dove:
+    # its light grey back wing behind its white body). The grey is within the tolerance of the white
+    # fill, so no content; the chevron's completion to its hull took the part in the notch anyway,
+    # and the card came out cut along the hull's line, its lower part a grey slab of the chevron.
+    grey = (242, 242, 244)
+    big = Image.new("RGB", (1600, 1200), (250, 15, 9))
+    draw = ImageDraw.Draw(big)
+    draw.rectangle([640, 40, 960, 520], fill=grey)
+    chevron = [(240, 160), (560, 160), (800, 800), (1040, 160), (1360, 160), (880, 1040), (720, 1040)]
+    draw.polygon(chevron, fill=(253, 253, 253))
+    image = big.resize((400, 300), Image.Resampling.BOX)
+    card = np.abs(np.asarray(image).astype(int) - grey).max(axis=-1) < 2
+    stack = ClassicEngine().decompose(image, 3)
+    shown = [(alpha[card] > 0).sum() for alpha in element_alpha(stack)]
+    assert sorted(shown) == [0, card.sum()], f"the grey card is cut: {shown}"
+    assert owner_of(stack, 100, 120) not in (0, owner_of(stack, 60, 200))  # the chevron, apart
+    assert_exact(stack, image)
+
+
 def test_counters_of_heavy_text_stay_open_in_chroma_noise() -> None:
     # A generator's chroma noise in the small counters of a heavy face must not fill them.
     image = Image.new("RGB", (420, 480), (250, 215, 40))

@@ -372,7 +372,10 @@ def _extract(ctx: PeelContext, task: _Task, queue: deque[_Task]) -> None:
     # The page may show the shape's own colour along a band (a card on a gradient page): those pixels
     # are no foreground, but the shape's box may take them.
     matching = distance < SHAPE_TOL
-    shape = _complete_shape(image, under, colour, solid, reach | matching, ctx.image.shape[0])
+    content = distance > ctx.tol  # what the fill does not explain: content, or what hides the shape
+    shape = _complete_shape(
+        image, under, colour, solid, reach | matching, reach & content, ctx.image.shape[0]
+    )
     alpha = _shape_alpha(image, under, colour, shape, group)
     kind = classify(shape, ctx.image.shape[0])
     ctx.elements.append(Element(top, left, alpha, colour, depth, kind, root))
@@ -484,9 +487,11 @@ def _complete_shape(
     colour: np.ndarray,
     solid: np.ndarray,
     group: np.ndarray,
+    hiding: np.ndarray,
     canvas_height: int,
 ) -> np.ndarray:
-    """Fill holes that hide content (not glyph counters), then bites cut by overlapping elements.
+    """Fill holes that hide content (not glyph counters), then bites cut by overlapping elements
+    (``hiding``: the pixels that may be such an element, see :func:`_convex_completion`).
 
     A hole is filled when most of it is content (neither the colour underneath nor its anti-aliased
     mix with the fill), or when it is tiny next to a solid shape (text in the page colour on a card).
@@ -497,7 +502,7 @@ def _complete_shape(
     filled = fill_holes(solid)
     holes = filled & ~solid
     if not holes.any():
-        return _convex_completion(filled, group)
+        return _convex_completion(filled, group, hiding=hiding)
     count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
     shapes_count, shapes, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
     owner = np.zeros(count, np.int64)
@@ -521,11 +526,16 @@ def _complete_shape(
     keep[0] = False
     # No contour of the shape encloses more pixels than its largest filled component holds.
     bound = int(stats[1:, cv2.CC_STAT_AREA].max(initial=0))
-    return _convex_completion(solid | keep[labels], group, bound)
+    return _convex_completion(solid | keep[labels], group, bound, hiding)
 
 
-def _convex_completion(shape: np.ndarray, group: np.ndarray, bound: int | None = None) -> np.ndarray:
-    """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull.
+def _convex_completion(
+    shape: np.ndarray, group: np.ndarray, bound: int | None = None, hiding: np.ndarray | None = None
+) -> np.ndarray:
+    """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull that
+    may hide it (``hiding``, by default the group: not a neighbour of nearly its colour, which the
+    fill explains within the tolerance but does not carry, such as an illustration's back wing
+    behind its body; see :func:`_bites`).
 
     A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or that fills
     half of it and whose group (with what may hide it) fills the rest, gets the group pixels inside
@@ -555,7 +565,7 @@ def _convex_completion(shape: np.ndarray, group: np.ndarray, bound: int | None =
         return shape
     hull_mask = np.zeros(shape.shape, np.uint8)
     cv2.fillPoly(hull_mask, [hull], 1)
-    return shape | _bites(shape, group, hull_mask.astype(bool))
+    return shape | _bites(shape, group if hiding is None else hiding, hull_mask.astype(bool))
 
 
 def _bites(shape: np.ndarray, group: np.ndarray, hull: np.ndarray) -> np.ndarray:
