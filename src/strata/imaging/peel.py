@@ -63,7 +63,6 @@ from strata.imaging.fill import (
 )
 from strata.imaging.text import line_of, one_per_line, rim_size, text_lines
 
-_THICK_KERNEL = np.ones((THICK, THICK), np.uint8)
 #: Max-channel distance within which a pixel carries an element's fill.
 SHAPE_TOL = 0.035
 _PAD = 3
@@ -88,6 +87,7 @@ WISPS = 0.05
 _MAX_FLAT_PARTS = 4
 #: How far a flat part's ringing reaches (see :mod:`~strata.imaging.ringing`).
 _RING = np.ones((2 * ringing.REACH + 1, 2 * ringing.REACH + 1), np.uint8)
+_THICK_KERNEL = np.ones((THICK, THICK), np.uint8)
 #: A flat group's other colour is the card under its most frequent one when its filled shape holds
 #: at least this share of that colour's pixels.
 SURROUND = 0.9
@@ -532,10 +532,9 @@ def _complete_shape(
 def _convex_completion(
     shape: np.ndarray, group: np.ndarray, bound: int | None = None, hiding: np.ndarray | None = None
 ) -> np.ndarray:
-    """A single, almost convex shape (a card with a bite) gets the group pixels inside its hull that
-    may hide it (``hiding``, by default the group: not a neighbour of nearly its colour, which the
-    fill explains within the tolerance but does not carry, such as an illustration's back wing
-    behind its body; see :func:`_bites`).
+    """A single, almost convex shape (a card with a bite) gets the :func:`_bites` of ``hiding`` (by
+    default the group) inside its hull. The peel passes what the shape's fill does not explain, so a
+    neighbour of nearly its colour (an illustration's back wing behind its body) is no bite.
 
     A shape whose hull fills most of its bounding box (a card, a rounded rectangle), or that fills
     half of it and whose group (with what may hide it) fills the rest, gets the group pixels inside
@@ -568,10 +567,10 @@ def _convex_completion(
     return shape | _bites(shape, group if hiding is None else hiding, hull_mask.astype(bool))
 
 
-def _bites(shape: np.ndarray, group: np.ndarray, hull: np.ndarray) -> np.ndarray:
-    """The group pixels in the shape's ``hull`` that hide a part of it: only what is thick (a thin
-    run along its outline is its own rim, or a fringe the unmixing cannot explain)."""
-    bite = (hull & group & ~shape).astype(np.uint8)
+def _bites(shape: np.ndarray, hiding: np.ndarray, hull: np.ndarray) -> np.ndarray:
+    """The pixels of ``hiding`` in the shape's ``hull`` that hide a part of it: only what is thick (a
+    thin run along its outline is its own rim, or a fringe the unmixing cannot explain)."""
+    bite = (hull & hiding & ~shape).astype(np.uint8)
     return cv2.morphologyEx(bite, cv2.MORPH_OPEN, _THICK_KERNEL).astype(bool)
 
 
@@ -698,7 +697,7 @@ def _thin(body: np.ndarray) -> np.ndarray:
     photo: a JPEG card's ringing on a photo page, or a strip of the page between a card and a photo
     ending a few pixels short of it."""
     solid = fill_holes(body).astype(np.uint8)
-    return body & ~cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((THICK, THICK), np.uint8)).astype(bool)
+    return body & ~cv2.morphologyEx(solid, cv2.MORPH_OPEN, _THICK_KERNEL).astype(bool)
 
 
 def _add_collage(
